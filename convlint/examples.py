@@ -1,0 +1,35 @@
+"""Small models written in ONNX's text format, as rule examples and test fixtures use them.
+
+``onnx.parser`` reads ``<float[4, 3, 3, 3] w>`` without values as a declaration only; here such a declaration,
+when nothing else defines ``w``, becomes an initializer of that shape filled with seeded random values, so an
+example reads like the model it stands for: weights in initializers, inputs in the signature.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+
+def model_from_text(text: str, seed: int = 0) -> onnx.ModelProto:
+    model = onnx.parser.parse_model(text)
+    g = model.graph
+    defined = {v.name for v in g.input} | {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
+    rng = np.random.default_rng(seed)
+    keep = []
+    for vi in g.value_info:
+        if vi.name in defined:
+            keep.append(vi)
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value for d in tt.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if np.issubdtype(dtype, np.floating):
+            data = rng.standard_normal(shape).astype(dtype)
+        else:
+            data = np.zeros(shape, dtype=dtype)
+        g.initializer.append(numpy_helper.from_array(data, vi.name))
+    del g.value_info[:]
+    g.value_info.extend(keep)
+    return model

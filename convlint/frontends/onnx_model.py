@@ -1,0 +1,391 @@
+"""The ONNX front end: a model file becomes a :class:`~convlint.ir.Graph`, without reading weights.
+
+Initializer shapes come from the tensor headers; external data is checked to stay inside the model's folder and
+to exist (with ``os.stat``), and is never opened. Small embedded integer tensors are read lazily, only when a shape
+function asks for their contents (the ``shape`` input of a ``Reshape``, say).
+"""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+
+from .. import dims
+from ..dtypes import dtype_name
+from ..errors import InputError, UsageError
+from ..ir import Graph, Node, Origin, Value
+
+STANDARD_DOMAINS = ("", "ai.onnx")
+MAX_FOLD_ELEMENTS = 4096  # larger tensors are weights, not shape data: never read
+_PROTOBUF_LIMIT = 2**31
+
+_A = onnx.AttributeProto
+
+
+def read_model(path: str) -> onnx.ModelProto:
+    """Read and parse ``path``; anything that is not a usable ONNX model raises :class:`InputError` with one line."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a model file")
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            raise InputError(f"{path}: empty file, not an ONNX model")
+        if size >= _PROTOBUF_LIMIT:
+            raise InputError(f"{path}: {size} bytes is over protobuf's 2 GB limit; such models keep weights in external data")
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    if data[:4] == b"PK\x03\x04":
+        raise InputError(f"{path}: is a zip archive (a PyTorch checkpoint or .pt2 file?), not an ONNX model")
+    if data[:2] == b"\x80\x02" or data[:1] == b"\x80" and data[1:2] in (b"\x03", b"\x04", b"\x05"):
+        raise InputError(f"{path}: is a Python pickle, not an ONNX model; convlint does not unpickle files")
+    if _looks_like_text(data):
+        return _parse_text(path, data)
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise InputError(f"{path}: not a valid ONNX model: the protobuf does not parse ({_first_line(e)})") from None
+    _require_model(path, model)
+    return model
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
+def _parse_text(path: str, data: bytes) -> onnx.ModelProto:
+    """ONNX's text format (``onnx.parser``) is accepted; any other text file is an error."""
+    text = data.decode("utf-8", errors="replace")
+    if not text.lstrip().startswith("<"):
+        raise InputError(f"{path}: is a text file, not an ONNX model")
+    try:
+        model = onnx.parser.parse_model(text)
+    except Exception as e:  # the parser raises its own error types
+        raise InputError(f"{path}: ONNX text format does not parse: {_first_line(e)}") from None
+    _require_model(path, model)
+    return model
+
+
+def _require_model(path: str, model: onnx.ModelProto) -> None:
+    if not model.HasField("graph") or (not model.opset_import and model.ir_version == 0):
+        raise InputError(f"{path}: not an ONNX model (no graph or opset)")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+def check_external_data(model: onnx.ModelProto, path: str) -> None:
+    """Every external data reference must name an existing file inside the model's folder; nothing is opened."""
+    base = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    for tensor in _all_tensors(model):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        where = f"{path}: initializer {tensor.name!r}"
+        if not location:
+            raise InputError(f"{where} is stored externally but names no file")
+        if os.path.isabs(location) or "\x00" in location:
+            raise InputError(f"{where}: external data {location!r} is an absolute path; it must lie in the model's folder")
+        target = os.path.realpath(os.path.join(base, location))
+        if os.path.commonpath([base, target]) != base:
+            raise InputError(f"{where}: external data {location!r} points outside the model's folder; refusing it")
+        try:
+            st = os.stat(target)
+        except OSError:
+            raise InputError(f"{where}: external data file {location!r} is missing") from None
+        if not os.path.isfile(target):
+            raise InputError(f"{where}: external data {location!r} is not a file")
+        try:
+            end = int(info.get("offset", 0) or 0) + int(info.get("length", 0) or 0)
+        except ValueError:
+            raise InputError(f"{where}: external data offset or length is not a number") from None
+        if end > st.st_size:
+            raise InputError(f"{where}: external data {location!r} is {st.st_size} bytes, shorter than the {end} it claims")
+
+
+def _all_tensors(model: onnx.ModelProto):
+    stack = [model.graph]
+    while stack:
+        g = stack.pop()
+        yield from g.initializer
+        for node in g.node:
+            for a in node.attribute:
+                if a.type == _A.TENSOR:
+                    yield a.t
+                elif a.type == _A.GRAPH:
+                    stack.append(a.g)
+                elif a.type == _A.GRAPHS:
+                    stack.extend(a.graphs)
+    for f in model.functions:
+        for node in f.node:
+            for a in node.attribute:
+                if a.type == _A.TENSOR:
+                    yield a.t
+
+
+def load(path: str, input_shapes=()) -> Graph:
+    """Read ``path`` into a Graph (shapes not yet propagated). ``input_shapes`` pin or rename the inputs' dims."""
+    model = read_model(path)
+    check_external_data(model, path)
+    return load_proto(model, path, input_shapes)
+
+
+def load_proto(model: onnx.ModelProto, path: str, input_shapes=()) -> Graph:
+    """A Graph for a model already in memory; ``path`` is the name findings give for it."""
+    opset = {}
+    for imp in model.opset_import:
+        opset[imp.domain or ""] = imp.version
+    if "" not in opset and "ai.onnx" in opset:
+        opset[""] = opset["ai.onnx"]
+    graph = GraphBuilder(path, opset).build(model.graph)
+    graph.ir_version = model.ir_version
+    graph.meta["functions"] = {(f.domain, f.name) for f in model.functions}
+    apply_input_shapes(graph, input_shapes)
+    return graph
+
+
+def shape_of_type(type_proto, value_name: str):
+    """(shape, dtype) of a tensor TypeProto; dims without value or name get a symbol named after the value and axis."""
+    if not type_proto.HasField("tensor_type"):
+        return None, None
+    tt = type_proto.tensor_type
+    dtype = dtype_name(tt.elem_type)
+    if not tt.HasField("shape"):
+        return None, dtype
+    shape = []
+    for axis, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value"):
+            shape.append(d.dim_value if d.dim_value >= 0 else None)
+        elif d.dim_param:
+            shape.append(dims.symbol(d.dim_param))
+        else:
+            shape.append(dims.symbol(f"{value_name}_d{axis}"))
+    return tuple(shape), dtype
+
+
+def _tensor_loader(tensor):
+    def load():
+        try:
+            arr = numpy_helper.to_array(tensor)
+        except Exception:
+            return None
+        return arr if arr.size <= MAX_FOLD_ELEMENTS else None
+    return load
+
+
+def tensor_value(tensor, name: str = None) -> Value:
+    """A Value for an initializer or attribute tensor: its shape from the header, its data only on demand."""
+    shape = tuple(int(d) if d >= 0 else None for d in tensor.dims)
+    v = Value(name if name is not None else tensor.name, shape, dtype_name(tensor.data_type), is_param=True)
+    numel = 1
+    for d in shape:
+        numel = numel * d if d is not None else MAX_FOLD_ELEMENTS + 1
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        v.external = True
+    elif numel <= MAX_FOLD_ELEMENTS:
+        v.set_loader(_tensor_loader(tensor))
+    return v
+
+
+class GraphBuilder:
+    """Turns a GraphProto (and its subgraphs) into Graphs; names nodes the way the model does."""
+
+    def __init__(self, path: str, opset: dict):
+        self.path = path
+        self.opset = opset
+
+    def build(self, gp: onnx.GraphProto, parent: Graph = None, owner: Node = None) -> Graph:
+        g = Graph(opset=self.opset, file=self.path, parent=parent, owner=owner)
+        scope = g.values
+        for t in gp.initializer:
+            scope[t.name] = tensor_value(t)
+        for sp in gp.sparse_initializer:
+            v = Value(sp.values.name, tuple(sp.dims), dtype_name(sp.values.data_type), is_param=True)
+            scope[v.name] = v
+        for vi in gp.input:
+            if vi.name in scope:  # an initializer listed as an input (IR < 4): a default, not a user input
+                continue
+            shape, dtype = shape_of_type(vi.type, vi.name)
+            v = Value(vi.name, shape, dtype)
+            scope[vi.name] = v
+            g.inputs.append(v)
+        declared = {vi.name: vi for vi in gp.output}
+        order = self._order(gp, g)
+        for idx in g.meta.get("cyclic_indices", ()):
+            for name in gp.node[idx].output:
+                if name:
+                    scope[name] = Value(name)
+        for idx in order:
+            g.nodes.append(self._node(gp.node[idx], idx, g))
+        for name, vi in declared.items():
+            v = self._lookup(g, name)
+            if v is None:
+                v = Value(name)
+                g.undefined.append((None, name))
+                scope[name] = v
+            g.outputs.append(v)
+        return g
+
+    def _lookup(self, g: Graph, name: str):
+        while g is not None:
+            v = g.values.get(name)
+            if v is not None:
+                return v
+            g = g.parent
+        return None
+
+    def _order(self, gp, g: Graph) -> list:
+        """Node indices in an order where every value is defined before use; nodes on a cycle go last."""
+        known = set(g.values)
+        nodes = gp.node
+        produced_by = {}
+        for i, n in enumerate(nodes):
+            for o in n.output:
+                if o:
+                    produced_by.setdefault(o, i)
+        ready = True
+        seen = set(known)
+        for n in nodes:
+            for name in n.input:
+                if name and name not in seen and name in produced_by:
+                    ready = False
+                    break
+            if not ready:
+                break
+            seen.update(n.output)
+        if ready:
+            return list(range(len(nodes)))
+        # Kahn's algorithm over the dependencies inside this graph.
+        waiting = [0] * len(nodes)
+        users = {}
+        for i, n in enumerate(nodes):
+            deps = {produced_by[x] for x in n.input if x and x not in known and x in produced_by}
+            waiting[i] = len(deps)
+            for d in deps:
+                users.setdefault(d, []).append(i)
+        order = [i for i, w in enumerate(waiting) if w == 0]
+        head = 0
+        while head < len(order):
+            i = order[head]
+            head += 1
+            for u in users.get(i, ()):
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    order.append(u)
+        placed = set(order)
+        rest = [i for i in range(len(nodes)) if i not in placed]
+        g.meta["cyclic_indices"] = set(rest)
+        return order + rest
+
+    def _node(self, np_, idx: int, g: Graph) -> Node:
+        inputs = []
+        missing = []
+        for name in np_.input:
+            if not name:
+                inputs.append(None)
+                continue
+            v = self._lookup(g, name)
+            if v is None:
+                v = g.values[name] = Value(name)
+                missing.append(name)
+            inputs.append(v)
+        outputs = []
+        cyclic = idx in g.meta.get("cyclic_indices", ())
+        for name in np_.output:
+            v = g.values.get(name) if cyclic and name else None
+            if v is None:
+                v = Value(name) if name else Value(f"<unused output of {np_.op_type}>")
+            if name:
+                g.values[name] = v
+            outputs.append(v)
+        name = np_.name or _unnamed(np_)
+        node = Node(np_.op_type, name, inputs, outputs, domain=np_.domain if np_.domain != "ai.onnx" else "",
+                    origin=Origin("onnx", file=self.path), proto=np_)
+        g.undefined.extend((node, m) for m in missing)
+        node.attrs, subgraph_protos = _attributes(np_)
+        for key, sub in subgraph_protos.items():
+            node.subgraphs[key] = self.build(sub, parent=g, owner=node)
+        if idx in g.meta.get("cyclic_indices", ()):
+            g.cyclic.append(node)
+        return node
+
+
+def _unnamed(np_) -> str:
+    first = next((o for o in np_.output if o), "")
+    return f"{np_.op_type} -> {first}" if first else f"{np_.op_type} (unnamed)"
+
+
+def _attributes(np_):
+    attrs = {}
+    graphs = {}
+    for a in np_.attribute:
+        t = a.type
+        if t == _A.INT:
+            attrs[a.name] = a.i
+        elif t == _A.INTS:
+            attrs[a.name] = list(a.ints)
+        elif t == _A.FLOAT:
+            attrs[a.name] = a.f
+        elif t == _A.FLOATS:
+            attrs[a.name] = list(a.floats)
+        elif t == _A.STRING:
+            attrs[a.name] = a.s.decode("utf-8", errors="replace")
+        elif t == _A.STRINGS:
+            attrs[a.name] = [s.decode("utf-8", errors="replace") for s in a.strings]
+        elif t == _A.TENSOR:
+            attrs[a.name] = a.t
+        elif t == _A.GRAPH:
+            graphs[a.name] = a.g
+        elif t == _A.GRAPHS:
+            for i, sub in enumerate(a.graphs):
+                graphs[f"{a.name}[{i}]"] = sub
+        else:
+            attrs[a.name] = a
+    return attrs, graphs
+
+
+def apply_input_shapes(graph: Graph, specs) -> None:
+    """Pin or rename the dims of the graph's inputs: positional specs in input order, named ones by name."""
+    positional = [s for s in specs if s.name is None]
+    named = [s for s in specs if s.name is not None]
+    if len(positional) > len(graph.inputs):
+        raise UsageError(f"{len(positional)} --input-shape values given, but the model has {len(graph.inputs)} "
+                         f"input(s): {', '.join(v.name for v in graph.inputs) or 'none'}")
+    for spec, v in zip(positional, graph.inputs):
+        v.shape = spec.dims
+    by_name = {v.name: v for v in graph.inputs}
+    for spec in named:
+        v = by_name.get(spec.name)
+        if v is None:
+            raise UsageError(f"--input-shape {spec.name}=...: the model has no input {spec.name!r}; its inputs are: "
+                             f"{', '.join(by_name) or 'none'}")
+        v.shape = spec.dims
+
+
+def constant_array(tensor):
+    """The contents of a small attribute tensor as numpy, or None if it is large or unreadable."""
+    n = 1
+    for d in tensor.dims:
+        n *= max(int(d), 0)
+    if n > MAX_FOLD_ELEMENTS or tensor.data_location == onnx.TensorProto.EXTERNAL:
+        return None
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception:
+        return None
+

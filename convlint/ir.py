@@ -1,0 +1,142 @@
+"""The graph that both front ends build and every rule reads.
+
+Nodes carry ONNX semantics: ``op`` is an ONNX operator type, ``inputs`` follow the operator's input order and
+``attrs`` its attributes, so a rule for ``Conv`` is written once for ONNX models and PyTorch modules alike. What a
+front end knows beyond that (the PyTorch module's declared ``in_channels``, its class and source line) goes in
+``declared`` and ``origin``.
+
+Shapes are tuples of dims (see :mod:`convlint.dims`), or None when even the rank is unknown. ``Value.data`` holds
+the contents of small shape-level tensors (the output of ``Shape``, a ``Constant`` of indices) as a numpy array,
+of dtype object when it contains symbols; weights are never read to fill it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+
+@dataclass
+class Origin:
+    """Where a node comes from, in the user's terms."""
+
+    kind: str  # "onnx" or "torch"
+    file: Optional[str] = None  # the model file, or the Python file of a PyTorch model
+    line: Optional[int] = None  # source line of the call, for PyTorch models
+    module: Optional[str] = None  # PyTorch module path, e.g. "encoder.layers.3.conv1"
+    module_class: Optional[str] = None  # e.g. "Conv2d"
+
+
+class Value:
+    """A tensor in the graph: a graph input, a weight, or a node output."""
+
+    __slots__ = ("name", "shape", "dtype", "_data", "_load", "producer", "is_param", "external")
+
+    def __init__(self, name: str, shape=None, dtype: Optional[str] = None, *, is_param: bool = False):
+        self.name = name
+        self.shape = shape
+        self.dtype = dtype
+        self._data = None
+        self._load: Optional[Callable[[], Any]] = None
+        self.producer: Optional[Node] = None
+        self.is_param = is_param
+        self.external = False  # its bytes live in an external data file, which convlint never reads
+
+    @property
+    def data(self):
+        """Contents as a numpy array if known and small; loaded on first use from the model file, never from external data."""
+        if self._data is None and self._load is not None:
+            load, self._load = self._load, None
+            self._data = load()
+        return self._data
+
+    @data.setter
+    def data(self, array):
+        self._data = array
+        self._load = None
+
+    def set_loader(self, load: Callable[[], Any]) -> None:
+        self._load = load
+
+    @property
+    def rank(self) -> Optional[int]:
+        return None if self.shape is None else len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"Value({self.name!r}, {self.shape}, {self.dtype})"
+
+
+class Node:
+    """One operation: an ONNX node, or a PyTorch module call or tensor operation described as its ONNX equivalent."""
+
+    __slots__ = ("op", "domain", "name", "inputs", "outputs", "attrs", "declared", "origin", "subgraphs", "meta", "proto")
+
+    def __init__(self, op: str, name: str, inputs, outputs, attrs=None, *, domain: str = "", origin: Origin = None,
+                 declared=None, subgraphs=None, proto=None):
+        self.op = op
+        self.domain = domain
+        self.name = name
+        self.inputs: list[Optional[Value]] = list(inputs)
+        self.outputs: list[Value] = list(outputs)
+        self.attrs: dict[str, Any] = attrs or {}
+        self.declared: dict[str, Any] = declared or {}
+        self.origin = origin
+        self.subgraphs: dict[str, Graph] = subgraphs or {}
+        self.meta: dict[str, Any] = {}
+        self.proto = proto  # the onnx NodeProto, for ONNX models
+        for out in self.outputs:
+            out.producer = self
+
+    def input(self, i: int) -> Optional[Value]:
+        """The i-th input, or None when it is absent or omitted."""
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def input_shape(self, i: int):
+        v = self.input(i)
+        return None if v is None else v.shape
+
+    def attr(self, name: str, default=None):
+        return self.attrs.get(name, default)
+
+    def __repr__(self) -> str:
+        return f"Node({self.op}, {self.name!r})"
+
+
+@dataclass
+class Graph:
+    """Nodes in execution order, with the values they read and write."""
+
+    nodes: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # Values fed by the user
+    outputs: list = field(default_factory=list)
+    values: dict = field(default_factory=dict)  # name -> Value, for every value in this graph
+    opset: dict = field(default_factory=dict)  # domain -> version
+    ir_version: Optional[int] = None
+    file: Optional[str] = None  # the model file this graph was read from
+    parent: Optional["Graph"] = None
+    owner: Optional[Node] = None  # for a subgraph, the If/Loop/Scan node that holds it
+    # Facts a rule may report; the front end records them without judging.
+    undefined: list = field(default_factory=list)  # (node, input name) pairs whose input nothing defines
+    cyclic: list = field(default_factory=list)  # nodes on or behind a cycle, left without shapes
+    meta: dict = field(default_factory=dict)
+
+    def walk(self):
+        """Every node, including those of subgraphs, parents before their subgraphs' nodes."""
+        for node in self.nodes:
+            yield node
+            for sub in node.subgraphs.values():
+                yield from sub.walk()
+
+    def graphs(self):
+        """This graph and every subgraph below it."""
+        yield self
+        for node in self.nodes:
+            for sub in node.subgraphs.values():
+                yield from sub.graphs()
+
+    @property
+    def root(self) -> "Graph":
+        g = self
+        while g.parent is not None:
+            g = g.parent
+        return g

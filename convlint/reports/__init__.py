@@ -1,0 +1,1 @@
+"""Report formats. Each renders a :class:`~convlint.report.Report` to a string."""

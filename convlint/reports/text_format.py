@@ -1,0 +1,49 @@
+"""``--format text``: one line per finding, ``target: node (Op): CODE severity: message``, with its hint below."""
+
+from __future__ import annotations
+
+import click
+
+from ..rule import ERROR, INFO, WARNING
+
+COLORS = {ERROR: "red", WARNING: "yellow", INFO: "cyan"}
+LABELS = {ERROR: "error", WARNING: "warning", INFO: "note"}
+
+
+def finding_line(target: str, f) -> str:
+    loc = f.location
+    if loc.get("line") and loc.get("file"):
+        where = f"{loc['file']}:{loc['line']}: {loc.get('module') or f.node}"
+    else:
+        where = f"{target}: {f.node}" if f.node else target
+    if f.op:
+        where += f" ({f.op})"
+    sev = click.style(f"{LABELS.get(f.severity, f.severity)}", fg=COLORS.get(f.severity), bold=True)
+    code = click.style(f.rule, bold=True)
+    return f"{where}: {code} {sev}: {f.message}"
+
+
+def render(report) -> str:
+    lines = []
+    counts = {ERROR: 0, WARNING: 0, INFO: 0}
+    for result in sorted(report.results, key=lambda r: r.target):
+        for f in sorted(result.findings, key=lambda f: f.sort_key()):
+            counts[f.severity] = counts.get(f.severity, 0) + 1
+            lines.append(finding_line(result.target, f))
+            if f.hint:
+                lines.append(click.style(f"    hint: {f.hint}", fg="green"))
+    lines.append(summary(report, counts))
+    return "\n".join(lines) + "\n"
+
+
+def summary(report, counts) -> str:
+    n = len(report.results)
+    models = f"{n} model{'s' if n != 1 else ''}"
+    failed = len(report.input_errors)
+    parts = [f"{counts[s]} {LABELS[s]}{'s' if counts[s] != 1 else ''}" for s in (ERROR, WARNING, INFO) if counts[s]]
+    if not parts and not failed:
+        return click.style(f"All clean: {models}, no findings.", fg="green", bold=True)
+    text = f"Found {', '.join(parts) or 'nothing'} in {models}"
+    if failed:
+        text += f"; {failed} could not be read"
+    return click.style(text + ".", bold=True)

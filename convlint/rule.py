@@ -1,0 +1,124 @@
+"""What a rule is, and what it reports.
+
+A rule is a class with a permanent ``code`` (``CL101``), a kebab-case ``name``, the ``ops`` it looks at, and a
+docstring in the form ``## What it does`` / ``## Why is this bad?`` / ``## Example`` / ``## Fix`` that is its
+documentation (``convlint rule CODE`` prints it). ``VALID`` and ``INVALID`` hold small models, in ONNX's text
+format, that generate the rule's tests: each valid one yields no finding of the rule, each invalid one exactly one.
+
+Rules are pure: ``check(node, ctx)`` reads the node and yields findings; the engine walks the graph. A rule about
+the whole model overrides ``check_graph(graph, ctx)`` instead.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterator, Optional
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+SEVERITY_RANK = {INFO: 0, WARNING: 1, ERROR: 2}
+
+CODE_PATTERN = re.compile(r"^[A-Z]{1,6}[0-9]{1,4}$")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass
+class Finding:
+    """One fault (or note) on one node, in the user's terms."""
+
+    rule: str
+    name: str
+    severity: str
+    message: str
+    hint: Optional[str] = None
+    node: Optional[str] = None
+    op: Optional[str] = None
+    location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, line
+    evidence: dict = field(default_factory=dict)  # what verification needs to replay the fault
+    order: int = 0  # the node's position in the graph, for sorting; not reported
+
+    def to_json(self) -> dict:
+        out = {
+            "rule": self.rule,
+            "name": self.name,
+            "severity": self.severity,
+            "node": self.node,
+            "op": self.op,
+            "message": self.message,
+            "hint": self.hint,
+            "location": dict(sorted(self.location.items())),
+        }
+        return out
+
+    def sort_key(self):
+        loc = self.location
+        return (loc.get("file") or "", loc.get("line") or 0, self.order, self.rule, self.node or "", self.message)
+
+
+class Rule:
+    """Base class of every rule, built-in or from a plugin."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    severity: ClassVar[str] = ERROR
+    ops: ClassVar[tuple] = ()
+    VALID: ClassVar[list] = []
+    INVALID: ClassVar[list] = []
+
+    def check(self, node, ctx) -> Iterator[Finding]:
+        return iter(())
+
+    def check_graph(self, graph, ctx) -> Iterator[Finding]:
+        return iter(())
+
+    @classmethod
+    def checks_graph(cls) -> bool:
+        return cls.check_graph is not Rule.check_graph
+
+    def finding(self, node, message: str, hint: str = None, severity: str = None, **evidence) -> Finding:
+        """A finding of this rule on ``node`` (None for the whole model), located the way the user knows it."""
+        return Finding(
+            rule=self.code,
+            name=self.name,
+            severity=severity or self.severity,
+            message=message,
+            hint=hint,
+            node=node.name if node is not None else None,
+            op=node.op if node is not None else None,
+            location=location_of(node),
+            evidence=evidence,
+        )
+
+    @classmethod
+    def doc(cls) -> str:
+        return textwrap.dedent(cls.__doc__ or "").strip()
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first sentence of the rule's "What it does" section."""
+        text = cls.doc()
+        m = re.search(r"## What it does\s*\n(.+?)(\n\s*\n|\n##|$)", text, re.S)
+        body = " ".join((m.group(1) if m else text).split())
+        first = re.split(r"(?<=\.)\s", body, maxsplit=1)[0]
+        return first
+
+
+def location_of(node) -> dict:
+    if node is None:
+        return {}
+    o = node.origin
+    loc = {"node": node.name}
+    if o is None:
+        return loc
+    if o.kind == "torch":
+        if o.file:
+            loc["file"] = o.file
+        if o.line:
+            loc["line"] = o.line
+        if o.module:
+            loc["module"] = o.module
+    elif o.file:
+        loc["file"] = o.file
+    return loc

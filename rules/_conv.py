@@ -1,0 +1,61 @@
+"""What the convolution rules share: the weight layout of Conv versus ConvTranspose (see DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from convlint import dims
+
+CONV_OPS = ("Conv", "ConvTranspose")
+SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+@dataclass
+class ConvLayout:
+    """A Conv or ConvTranspose node read in the terms of DESIGN.md's table."""
+
+    node: object
+    x: Optional[tuple]  # input shape
+    w: Optional[tuple]  # weight shape
+    group: int
+    transposed: bool
+
+    @property
+    def weight_name(self) -> str:
+        return self.node.inputs[1].name if self.node.input(1) is not None else "W"
+
+    @property
+    def input_name(self) -> str:
+        return self.node.inputs[0].name if self.node.input(0) is not None else "X"
+
+    @property
+    def expected_in(self):
+        """Input channels the weight accepts: W.shape[1] * group, or W.shape[0] when transposed."""
+        if self.w is None or len(self.w) < 2:
+            return None
+        return self.w[0] if self.transposed else dims.mul(self.w[1], self.group)
+
+    @property
+    def out_channels(self):
+        if self.w is None or len(self.w) < 2:
+            return None
+        return dims.mul(self.w[1], self.group) if self.transposed else self.w[0]
+
+    @property
+    def channels(self):
+        return self.x[1] if self.x is not None and len(self.x) >= 2 else None
+
+
+def layout(node) -> ConvLayout:
+    return ConvLayout(node, node.input_shape(0), node.input_shape(1), node.attrs.get("group", 1) or 1,
+                      node.op == "ConvTranspose")
+
+
+def spatial_name(rank: int, i: int) -> str:
+    names = SPATIAL_NAMES.get(rank)
+    return names[i] if names else f"spatial axis {i}"
+
+
+def plural(n, word: str) -> str:
+    return f"{dims.fmt(n)} {word}" + ("" if n == 1 else "s")

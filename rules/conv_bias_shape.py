@@ -1,0 +1,56 @@
+from convlint import dims
+from convlint.rule import Rule
+
+from ._conv import CONV_OPS, layout
+
+
+class ConvBiasShape(Rule):
+    """## What it does
+    Checks that a convolution's bias is one value per output channel: shape `(M,)`, where `M` is `W.shape[0]` for
+    `Conv` and `W.shape[1] * group` for `ConvTranspose`.
+
+    ## Why is this bad?
+    onnxruntime fails in `run()` ("bias must be a 1D tensor of size output_channels"); PyTorch fails in the
+    forward pass. Bias vectors go stale when a layer's output channels are pruned and the bias is not.
+
+    ## Example
+    `Conv(x[1, 3, 8, 8], W[4, 3, 3, 3], B[5])`: 4 output channels, 5 biases.
+
+    ## Fix
+    Give the bias `M` values, or drop it.
+    """
+
+    code = "CL103"
+    name = "conv-bias-shape"
+    ops = CONV_OPS
+
+    VALID = [
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float[1, 3, 8, 8] x) => (float[1, 4, 6, 6] y)
+        <float[4, 3, 3, 3] w, float[4] b> { y = Conv(x, w, b) }""",
+    ]
+    INVALID = [
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float[1, 3, 8, 8] x) => (float[1, 4, 6, 6] y)
+        <float[4, 3, 3, 3] w, float[5] b> { y = Conv(x, w, b) }""",
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float[1, 4, 8, 8] x) => (float[1, 4, 10, 10] y)
+        <float[4, 2, 3, 3] w, float[2] b> { y = ConvTranspose<group = 2>(x, w, b) }""",
+    ]
+
+    def check(self, node, ctx):
+        bias = node.input(2)
+        if bias is None or bias.shape is None:
+            return
+        c = layout(node)
+        m = c.out_channels
+        if m is None:
+            return
+        if len(bias.shape) == 1 and dims.equal(bias.shape[0], m) is not False:
+            return
+        if len(bias.shape) == 1 and bias.shape[0] is None:
+            return
+        yield self.finding(node, f"bias {bias.name!r} has shape {dims.fmt_shape(bias.shape)}, but the layer has "
+                                 f"{dims.fmt(m)} output channels (weight {c.weight_name!r} {dims.fmt_shape(c.w)}), "
+                                 f"so it needs ({dims.fmt(m)},)",
+                           f"give the bias {dims.fmt(m)} values, one per output channel, or remove it")

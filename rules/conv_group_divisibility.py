@@ -1,0 +1,60 @@
+from convlint import dims
+from convlint.rule import Rule
+
+from ._conv import CONV_OPS, layout
+
+
+class ConvGroupDivisibility(Rule):
+    """## What it does
+    Checks that `group` divides the channels the weight splits into groups: the output channels `M = W.shape[0]`
+    of a `Conv`, the input channels `C = W.shape[0]` of a `ConvTranspose`.
+
+    ## Why is this bad?
+    Each group must get the same number of channels. PyTorch checks this only in the layer's constructor, so a
+    weight replaced later, or an edited ONNX graph, slips through until onnxruntime's `run()` fails with
+    "Output channels M is not divisible by group".
+
+    ## Example
+    `Conv<group = 2>(x[1, 6, 8, 8], W[3, 3, 3, 3])`: 3 output channels cannot be split into 2 groups.
+
+    ## Fix
+    Make the channel count a multiple of `group` (here 4 output channels), or change `group`.
+    """
+
+    code = "CL102"
+    name = "conv-group-divisibility"
+    ops = CONV_OPS
+
+    VALID = [
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float[1, 6, 8, 8] x) => (float[1, 4, 6, 6] y)
+        <float[4, 3, 3, 3] w> { y = Conv<group = 2>(x, w) }""",
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float[1, 4, 8, 8] x) => (float[1, 4, 10, 10] y)
+        <float[4, 2, 3, 3] w> { y = ConvTranspose<group = 2>(x, w) }""",
+    ]
+    INVALID = [
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float[1, 6, 8, 8] x) => (float[1, 3, 6, 6] y)
+        <float[3, 3, 3, 3] w> { y = Conv<group = 2>(x, w) }""",
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float[1, 3, 8, 8] x) => (float[1, 4, 10, 10] y)
+        <float[3, 2, 3, 3] w> { y = ConvTranspose<group = 2>(x, w) }""",
+    ]
+
+    def check(self, node, ctx):
+        c = layout(node)
+        if c.w is None or len(c.w) < 2:
+            return
+        if c.group < 1:
+            yield self.finding(node, f"group={c.group}; it must be at least 1", "set group to 1 or more")
+            return
+        split = c.w[0]
+        what = "input channels C = W.shape[0]" if c.transposed else "output channels M = W.shape[0]"
+        if dims.divisible(split, c.group) is not False:
+            return
+        lower = (split // c.group) * c.group if type(split) is int else None
+        options = sorted({m for m in (lower, (lower or 0) + c.group) if m})
+        hint = f"use {' or '.join(str(m) for m in options)} {what.split(' =')[0]}, or a group that divides {dims.fmt(split)}"
+        yield self.finding(node, f"{what} is {dims.fmt(split)} in weight {c.weight_name!r} {dims.fmt_shape(c.w)}, "
+                                 f"not divisible by group={c.group}", hint)
