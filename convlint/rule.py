@@ -11,8 +11,8 @@ the whole model overrides ``check_graph(graph, ctx)`` instead.
 
 from __future__ import annotations
 
+import inspect
 import re
-import textwrap
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator, Optional
 
@@ -93,7 +93,7 @@ class Rule:
 
     @classmethod
     def doc(cls) -> str:
-        return textwrap.dedent(cls.__doc__ or "").strip()
+        return inspect.cleandoc(cls.__doc__ or "")
 
     @classmethod
     def summary(cls) -> str:

@@ -14,7 +14,7 @@ class WindowLargerThanInput(Rule):
     `floor((D + pad_begin + pad_end - dilation * (k - 1) - 1) / stride) + 1` is at least 1.
     With symbolic sizes it reports only a layer that fails for every value of the symbols.
 
-    A pooling window that overshoots by exactly its last position gives an output of size 0: onnxruntime then
+    Where a pooling window leaves an output of size exactly 0, onnxruntime
     returns an empty tensor instead of failing (PyTorch refuses), so that case is a warning for ONNX models.
 
     ## Why is this bad?
