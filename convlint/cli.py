@@ -13,10 +13,10 @@ import sys
 import click
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, one_line
 from .rule import ERROR, INFO, WARNING
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "sarif", "github")
 
 
 def _color():
@@ -24,7 +24,7 @@ def _color():
 
 
 def _fail(message: str) -> None:
-    click.echo(f"convlint: error: {message}", err=True, color=_color())
+    click.echo(f"convlint: error: {one_line(message)}", err=True, color=_color())
     sys.exit(2)
 
 
@@ -37,6 +37,19 @@ class DefaultToCheck(click.Group):
         elif not args:
             args = ["check"]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        """Run the command; a bug of ours still ends in one line and exit status 2, never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except RecursionError:
+            _fail("a model nests too deeply to lint")
+        except MemoryError:
+            _fail("ran out of memory")
+        except Exception as e:
+            _fail(f"internal error, please report it: {type(e).__name__}: {e}")
 
 
 @click.group(cls=DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,43 +77,96 @@ def _split(values) -> list:
 @click.option("--input-shape", "input_shapes", multiple=True, metavar="DIMS",
               help="Dims of the first input (repeat for the next ones in order), or NAME=DIMS; ints or symbol names, "
                    "e.g. N,3,H,W.")
+@click.option("--input-dtype", "input_dtypes", multiple=True, metavar="DTYPE",
+              help="PyTorch targets: element type of the first input (repeat for the next ones), or NAME=DTYPE; "
+                   "e.g. int64 for token ids. Default: the model's floating-point type.")
+@click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
+              help="PyTorch targets: apply this state dict (read with weights_only=True) to the model before linting.")
+@click.option("--trust-pickle", is_flag=True,
+              help="PyTorch targets: allow loading a pickled module (torch.save(model)); this runs code from the file.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes or prefixes (comma-separated).")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rule codes or prefixes (comma-separated).")
 @click.option("--fail-on", type=click.Choice([ERROR, WARNING, INFO]), default=ERROR, show_default=True,
               help="Exit 1 when a finding of this severity or worse is reported.")
-def check(paths, input_shapes, fmt, select, ignore, fail_on):
-    """Lint models (ONNX files) and report every fault found."""
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read this configuration file instead of finding pyproject.toml or convlint.toml.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Lint N models at a time in separate processes (0: one per CPU).")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Replay each error's layer alone in onnxruntime and show its verdict (an error onnxruntime does not "
+                   "reproduce becomes a warning).")
+def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select, ignore, fail_on, config_file, jobs,
+          verify):
+    """Lint models (ONNX files, or folders of them) and report every fault found.
+
+    With no PATH, lint the targets named in the configuration ([tool.convlint] in pyproject.toml).
+    """
+    from . import config
+    from . import input_dtypes as input_dtypes_mod
     from . import input_shapes as shapes_mod
     from . import registry
+    from .batch import workers_for
     from .pipeline import lint
-    from .reports import json_format, text_format
+    from .progress import Progress
+    from .reports import github_format, json_format, sarif_format, text_format
 
-    if not paths:
-        _fail("no model given; usage: convlint PATH... (see convlint --help)")
+    from_cli = _given(click.get_current_context())
     try:
         specs = [shapes_mod.parse(s) for s in input_shapes]
+        dtypes = [input_dtypes_mod.parse(s) for s in input_dtypes]
+        cfg = config.load(config_file)
+        planned = cfg.expand(paths)
+        targets = [(t, specs or [shapes_mod.parse(s) for s in (named.input_shapes if named else ())],
+                    _target_options(named, input_dtypes_mod, dtypes, weights)) for t, named in planned]
     except InputError as e:
         _fail(str(e))
+    if not targets:
+        _fail("no model given and no targets named in the configuration; usage: convlint PATH... "
+              "(see convlint --help)")
     select, ignore = _split(select), _split(ignore)
     reg = registry.load()
     for code in select + ignore:
         if not reg.known(code):
             _fail(f"unknown rule code or prefix {code!r}; `convlint rules` lists them")
-    report = lint(list(paths), specs, select or None, ignore or None)
+    select = select if "select" in from_cli else cfg.select
+    ignore = ignore if "ignore" in from_cli else cfg.ignore
+    fail_on = fail_on if "fail_on" in from_cli else cfg.fail_on or fail_on
+    if "verify" not in from_cli and cfg.verify is not None:
+        verify = cfg.verify
+    with Progress(len(targets)) as progress:
+        report = lint(targets, (), select or None, ignore or None, workers=workers_for(jobs), progress=progress,
+                      verify=verify, trust_pickle=trust_pickle)
+    for result in report.results:
+        cfg.apply(result)
     for problem in report.problems:
         click.echo(f"convlint: warning: {problem}", err=True, color=_color())
     for r in report.input_errors:
-        click.echo(f"convlint: error: {r.error}", err=True, color=_color())
-    if fmt == "json":
-        click.echo(json_format.render(report), nl=False)
+        click.echo(f"convlint: error: {one_line(r.error)}", err=True, color=_color())
+    if fmt in ("json", "sarif", "github"):
+        writer = {"json": json_format, "sarif": sarif_format, "github": github_format}[fmt]
+        click.echo(writer.render(report), nl=False, color=_color())
     elif report.findings or not report.input_errors:
         click.echo(text_format.render(report), nl=False, color=_color())
     sys.exit(report.exit_code(fail_on))
 
 
+def _target_options(named, dtypes_mod, dtypes, weights) -> dict:
+    """The --input-dtype and --weights of one target: the flags when given, else what its configuration says."""
+    if named is not None:
+        dtypes = dtypes or [dtypes_mod.parse(s) for s in named.input_dtypes]
+        weights = weights or named.weights
+    return {"input_dtypes": dtypes, "weights": weights}
+
+
+def _given(ctx) -> set:
+    """The names of the options given on the command line (not defaulted): these win over the configuration."""
+    return {name for name in ctx.params
+            if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}
+
+
 @main.command("rules")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def rules_cmd(fmt):
     """List every rule: code, name, severity and what it checks."""
     import json

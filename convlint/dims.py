@@ -11,6 +11,7 @@ for every value) or None (it depends, or unknown). Rules report a violation only
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Union
 
@@ -59,6 +60,11 @@ def add(a, b):
         return a + b
     if a is None or b is None:
         return None
+    return _sym_add(a, b)
+
+
+@functools.lru_cache(maxsize=65536, typed=True)
+def _sym_add(a, b):
     return norm(a + b)
 
 
@@ -67,6 +73,11 @@ def sub(a, b):
         return a - b
     if a is None or b is None:
         return None
+    return _sym_sub(a, b)
+
+
+@functools.lru_cache(maxsize=65536, typed=True)
+def _sym_sub(a, b):
     return norm(a - b)
 
 
@@ -75,6 +86,11 @@ def mul(a, b):
         return a * b
     if a is None or b is None:
         return None
+    return _sym_mul(a, b)
+
+
+@functools.lru_cache(maxsize=65536, typed=True)
+def _sym_mul(a, b):
     return norm(a * b)
 
 
@@ -104,6 +120,34 @@ def _sym_ceildiv(a, b):
     return norm(sympy.ceiling(sympy.sympify(a) / b))
 
 
+def minimum(a, b):
+    """The smaller of ``a`` and ``b``; a symbolic ``Min`` when it depends on the symbols."""
+    if type(a) is int and type(b) is int:
+        return min(a, b)
+    if a is None or b is None:
+        return None
+    return _sym_min(a, b)
+
+
+def maximum(a, b):
+    """The larger of ``a`` and ``b``; a symbolic ``Max`` when it depends on the symbols."""
+    if type(a) is int and type(b) is int:
+        return max(a, b)
+    if a is None or b is None:
+        return None
+    return _sym_max(a, b)
+
+
+@functools.lru_cache(maxsize=65536)
+def _sym_min(a, b):
+    return norm(sympy.Min(a, b))
+
+
+@functools.lru_cache(maxsize=65536)
+def _sym_max(a, b):
+    return norm(sympy.Max(a, b))
+
+
 def product(dims):
     """The product of ``dims``; None if any is unknown."""
     out = 1
@@ -125,7 +169,10 @@ def equal(a, b):
 
 @functools.lru_cache(maxsize=65536)
 def _sym_equal(a, b):
-    zero = sympy.simplify(a - b).is_zero
+    diff = a - b
+    zero = diff.is_zero
+    if zero is None:  # sympy's assumptions alone cannot tell; simplify (slow on nested floors) may
+        zero = sympy.simplify(diff).is_zero
     return None if zero is None else bool(zero)
 
 
@@ -140,7 +187,14 @@ def at_least(a, b):
 
 @functools.lru_cache(maxsize=65536)
 def _sym_at_least(a, b):
-    diff = sympy.simplify(a - b)
+    diff = a - b
+    sign = _sign(diff)
+    if sign is None:  # as in _sym_equal: simplify only when the assumptions cannot tell
+        sign = _sign(sympy.simplify(diff))
+    return sign
+
+
+def _sign(diff):
     if diff.is_nonnegative:
         return True
     if diff.is_negative:
@@ -194,3 +248,93 @@ def fmt_shape(shape) -> str:
     if len(shape) == 1:
         return f"({fmt(shape[0])},)"
     return "(" + ", ".join(fmt(d) for d in shape) + ")"
+
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def pretty(d) -> str:
+    """A dim in mathematical notation for messages: ``64·⌊(H−4)/2⌋·⌊(W−4)/2⌋``, ``16·⌊H/16⌋``; ``?`` when unknown."""
+    if d is None:
+        return "?"
+    if type(d) is int:
+        return str(d)
+    return _pretty(sympy.factor_terms(_merge_floors(sympy.sympify(d))))
+
+
+def pretty_shape(shape) -> str:
+    """A shape with :func:`pretty` dims: ``(N, 64, ⌊H/2⌋, ⌊W/2⌋)``."""
+    if shape is None:
+        return "(?)"
+    if len(shape) == 1:
+        return f"({pretty(shape[0])},)"
+    return "(" + ", ".join(pretty(d) for d in shape) + ")"
+
+
+def _merge_floors(e):
+    """``⌊(⌊y⌋ + m)/b⌋`` as ``⌊(y + m)/b⌋`` (exact for integers m, b > 0; likewise for ceilings), for display."""
+    if not e.args:
+        return e
+    e = e.func(*[_merge_floors(a) for a in e.args])
+    if isinstance(e, (sympy.floor, sympy.ceiling)):
+        const, rest = e.args[0].as_coeff_Add()
+        coeff, inner = rest.as_coeff_Mul()
+        if type(inner) is type(e) and coeff.is_Rational and coeff > 0 and coeff.p == 1 and (const * coeff.q).is_Integer:
+            return _merge_floors(type(e)((inner.args[0] + const * coeff.q) / coeff.q))
+    return e
+
+
+def _pretty(e, wrap: bool = False) -> str:
+    if e.is_Integer:
+        return str(int(e)).replace("-", "−")
+    if e.is_Rational:
+        return f"{e.p}/{e.q}".replace("-", "−")
+    if e.is_Symbol:
+        return e.name
+    if isinstance(e, (sympy.floor, sympy.ceiling)):
+        left, right = ("⌊", "⌋") if isinstance(e, sympy.floor) else ("⌈", "⌉")
+        return left + _pretty_fraction(e.args[0]) + right
+    if e.is_Add:
+        const, rest = e.as_coeff_Add()
+        if const and isinstance(rest, (sympy.floor, sympy.ceiling)) and const.is_Integer:
+            return _pretty(type(rest)(rest.args[0] + const, evaluate=False))
+        text = ""
+        for i, term in enumerate(e.as_ordered_terms()):
+            if term.could_extract_minus_sign():
+                text += "−" + _pretty(-term, wrap=True)
+            else:
+                text += ("+" if i else "") + _pretty(term, wrap=True)
+        return f"({text})" if wrap else text
+    if e.is_Mul:
+        coeff, rest = e.as_coeff_Mul()
+        if coeff.is_Rational and not coeff.is_Integer:
+            return _pretty_fraction(e)
+        factors = [_pretty(f, wrap=True) for f in rest.as_ordered_factors()]
+        if coeff == -1:
+            return "−" + "·".join(factors)
+        if coeff != 1:
+            factors.insert(0, _pretty(coeff))
+        return "·".join(factors)
+    if e.is_Pow and e.exp.is_Integer and e.exp > 0:
+        base = _pretty(e.base, wrap=True)
+        if e.base.is_Mul or (e.base.is_Rational and not e.base.is_Integer):
+            base = f"({base})"
+        return base + str(int(e.exp)).translate(_SUPERSCRIPT)
+    if isinstance(e, sympy.Mod):
+        return f"({_pretty(e.args[0])} mod {_pretty(e.args[1])})"
+    if isinstance(e, (sympy.Min, sympy.Max)):
+        return f"{type(e).__name__.lower()}({', '.join(_pretty(a) for a in e.args)})"
+    return str(e)
+
+
+def _pretty_fraction(e) -> str:
+    e = sympy.expand(e)
+    den = 1
+    for c in e.as_coefficients_dict().values():
+        if c.is_Rational:
+            den = den * int(c.q) // math.gcd(den, int(c.q))
+    if den == 1:
+        return _pretty(e)
+    num = sympy.factor_terms(sympy.expand(e * den))
+    top = _pretty(num)
+    return f"({top})/{den}" if num.is_Add else f"{top}/{den}"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import onnx
 
 
+@functools.lru_cache(maxsize=None)
 def dtype_name(elem_type: int):
     """numpy's name for an ONNX element type, or None when unset or unknown."""
     if not elem_type:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .rule import WARNING, Finding, location_of
+from . import registry
+from .rule import SEVERITY_RANK, WARNING, Finding, location_of
 
 
 class RuleContext:
@@ -30,9 +31,22 @@ def run_rules(graph, rules) -> list:
         if rule.checks_graph():
             _collect(findings, rule, None, lambda r=rule: r.check_graph(graph, ctx), 0)
     for order, node in enumerate(graph.walk(), start=1):
-        for rule in by_op.get(node.op, ()):
+        for rule in by_op.get(node.op, ()) if not node.domain else ():  # a custom domain's "Conv" is not ONNX's
             _collect(findings, rule, node, lambda r=rule, n=node: r.check(n, ctx), order)
-    return findings
+    return _without_explained_fallbacks(findings, rules)
+
+
+def _without_explained_fallbacks(findings, rules) -> list:
+    """Drop a fallback rule's findings on nodes another rule already reports on, at the same severity or above."""
+    fallback = {r.code for r in rules if r.fallback}
+    if not fallback:
+        return findings
+    worst = {}
+    for f in findings:
+        if f.order and f.rule not in fallback:
+            worst[f.order] = max(worst.get(f.order, -1), SEVERITY_RANK.get(f.severity, 0))
+    return [f for f in findings
+            if not (f.rule in fallback and worst.get(f.order, -1) >= SEVERITY_RANK.get(f.severity, 0))]
 
 
 def _collect(findings, rule, node, call, order):
@@ -40,11 +54,13 @@ def _collect(findings, rule, node, call, order):
         produced = list(call() or ())
     except Exception as e:
         where = f" on node {node.name!r}" if node is not None else ""
+        source = registry.load().sources.get(rule.code, registry.BUILTIN)
+        plugin = f", from plugin {source}" if source != registry.BUILTIN else ""
         produced = [Finding("CL000", "internal-error", WARNING,
-                            f"rule {rule.code} ({rule.name}) crashed{where}: {type(e).__name__}: {e}",
-                            hint="this is a bug in the rule, not in your model; please report it",
+                            f"rule {rule.code} ({rule.name}{plugin}) crashed{where}: {type(e).__name__}: {e}",
+                            hint=f"this is a bug in the rule, not in your model; please report it to {source}",
                             node=node.name if node is not None else None, op=node.op if node is not None else None,
                             location=location_of(node))]
     for f in produced:
-        f.order = order
+        f.order = f.order or order  # a graph rule may place its finding on a node itself
         findings.append(f)

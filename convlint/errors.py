@@ -7,3 +7,9 @@ class InputError(Exception):
 
 class UsageError(InputError):
     """Arguments that do not fit the target, such as an ``--input-shape`` for an input the model does not have."""
+
+
+def one_line(text, limit: int = 1000) -> str:
+    """``text`` as a single line for stderr: line breaks (a path may hold one) escaped, and cut at ``limit``."""
+    text = str(text).strip().replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit - 3] + "..."

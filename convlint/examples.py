@@ -7,6 +7,9 @@ example reads like the model it stands for: weights in initializers, inputs in t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Optional
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -33,3 +36,17 @@ def model_from_text(text: str, seed: int = 0) -> onnx.ModelProto:
     del g.value_info[:]
     g.value_info.extend(keep)
     return model
+
+
+@dataclass(frozen=True)
+class TorchExample:
+    """A PyTorch rule example: ``build()`` returns an ``nn.Module`` (it imports torch itself, so that rules load
+    without torch), linted with ``input_shape`` (``"N,1,H,W"``, a tuple of those for several inputs; None to check
+    declared attributes only) and ``input_dtype``. A ``build`` that PyTorch refuses to construct is an example too."""
+
+    build: Callable
+    input_shape: Optional[object] = None
+    input_dtype: Optional[str] = None
+
+    def __str__(self) -> str:
+        return f"{getattr(self.build, '__name__', 'build')}({self.input_shape or ''})"

@@ -27,6 +27,8 @@ def parse_dim(text: str):
         value = int(text)
         if value < 0:
             raise UsageError(f"--input-shape: dim {text} is negative")
+        if value >= 2**63:
+            raise UsageError(f"--input-shape: dim {text} is larger than any tensor dim (int64) can be")
         return value
     if not dims.is_symbol_name(text):
         raise UsageError(f"--input-shape: {text!r} is neither a whole number nor a symbol name such as N or H")
@@ -45,7 +47,12 @@ def parse(spec: str) -> InputShape:
     body = body.strip().strip("()[]")
     if not body:
         return InputShape(name, ())
-    return InputShape(name, tuple(parse_dim(p) for p in body.split(",") if p.strip() != "" or False))
+    parts = body.split(",")
+    if len(parts) > 1 and not parts[-1].strip():
+        parts.pop()  # a trailing comma, as in the tuple (5,)
+    if any(not p.strip() for p in parts):
+        raise UsageError(f"--input-shape {spec!r}: a dim is missing between two commas")
+    return InputShape(name, tuple(parse_dim(p) for p in parts))
 
 
 def coerce(specs: Union[None, str, Sequence, dict]) -> list:

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 
+def text(raw: bytes) -> str:
+    """A name as text. protobuf hands over a string field that is not valid UTF-8 (a corrupt file) as bytes."""
+    return raw.decode("utf-8", errors="replace")
+
+
 @dataclass
 class Origin:
     """Where a node comes from, in the user's terms."""
@@ -33,7 +38,7 @@ class Value:
     __slots__ = ("name", "shape", "dtype", "_data", "_load", "producer", "is_param", "external")
 
     def __init__(self, name: str, shape=None, dtype: Optional[str] = None, *, is_param: bool = False):
-        self.name = name
+        self.name = name if type(name) is not bytes else text(name)
         self.shape = shape
         self.dtype = dtype
         self._data = None
@@ -73,9 +78,9 @@ class Node:
 
     def __init__(self, op: str, name: str, inputs, outputs, attrs=None, *, domain: str = "", origin: Origin = None,
                  declared=None, subgraphs=None, proto=None):
-        self.op = op
-        self.domain = domain
-        self.name = name
+        self.op = op if type(op) is not bytes else text(op)
+        self.domain = domain if type(domain) is not bytes else text(domain)
+        self.name = name if type(name) is not bytes else text(name)
         self.inputs: list[Optional[Value]] = list(inputs)
         self.outputs: list[Value] = list(outputs)
         self.attrs: dict[str, Any] = attrs or {}

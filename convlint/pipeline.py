@@ -2,34 +2,91 @@
 
 from __future__ import annotations
 
-from . import registry
+import functools
+import gc
+from typing import NamedTuple, Optional
+
+from . import batch, registry
 from .engine import run_rules
-from .errors import InputError
+from .errors import InputError, one_line
 from .propagate import propagate
 from .report import Report, Result
-from .targets import load_graph
+from .targets import display_name, load_graph
 
 
-def lint_target(target, name: str, rules, input_shapes=()) -> Result:
-    """Lint one target; an unreadable one gives a Result with ``error`` set instead of findings."""
+def _gc_paused(fn):
+    """Run ``fn`` with Python's cyclic garbage collector paused: a graph is a million small objects that all live
+    until the lint ends, and scanning them again and again made large models a third slower."""
+    @functools.wraps(fn)
+    def paused(*args, **kwargs):
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+    return paused
+
+
+@_gc_paused
+def lint_target(target, name: str, rules, input_shapes=(), verify: bool = True, **load_options) -> Result:
+    """Lint one target; an unreadable one gives a Result with ``error`` set instead of findings.
+
+    With ``verify``, each error finding is replayed alone in onnxruntime (:mod:`convlint.verify`), which never fails.
+    """
     try:
-        graph = load_graph(target, input_shapes)
+        graph = load_graph(target, input_shapes, **load_options)
+        propagate(graph)
+        findings = run_rules(graph, rules)
     except InputError as e:
-        return Result(name, error=str(e))
+        return Result(name, error=one_line(e))
     except RecursionError:
         return Result(name, error=f"{name}: the model nests subgraphs too deeply to read")
-    except Exception as e:  # a front-end bug must still end in one line, not a traceback
-        return Result(name, error=f"{name}: cannot read the model: {type(e).__name__}: {e}")
-    propagate(graph)
-    return Result(name, findings=run_rules(graph, rules))
+    except MemoryError:
+        return Result(name, error=f"{name}: reading the model ran out of memory")
+    except Exception as e:  # a bug of ours must still end in one line, not a traceback
+        return Result(name, error=one_line(f"{name}: internal error, please report it: {type(e).__name__}: {e}"))
+    if verify:
+        from .verify import verify_findings
+
+        verify_findings(graph, findings)
+    return Result(name, findings=findings)
 
 
-def lint(targets, input_shapes=(), select=None, ignore=None) -> Report:
-    """Lint every target with the selected rules."""
+class _Job(NamedTuple):
+    target: object
+    name: str
+    input_shapes: tuple
+    select: Optional[list]
+    ignore: Optional[list]
+    options: dict
+
+
+def lint(targets, input_shapes=(), select=None, ignore=None, workers=1, progress=None, **options) -> Report:
+    """Lint every target with the selected rules.
+
+    A target given as a ``(target, input_shapes)`` pair has input shapes of its own, and a ``(target, input_shapes,
+    options)`` triple options of its own too. ``workers`` > 1 lints in that many processes; ``progress`` (a
+    :class:`~convlint.progress.Progress`) is advanced as each target is done. ``options`` go to :func:`lint_target`.
+    """
     reg = registry.load()
-    rules = reg.select(select, ignore)
     report = Report(problems=list(reg.problems))
+    jobs = []
     for target in targets:
-        name = target if isinstance(target, str) else getattr(target, "name", None) or "<model>"
-        report.results.append(lint_target(target, str(name), rules, input_shapes))
+        shapes, own = input_shapes, {}
+        if isinstance(target, tuple):
+            target, shapes, own = (*target, {}) if len(target) == 2 else target
+        name = display_name(target)
+        jobs.append(_Job(target, str(name), tuple(shapes), select, ignore, {**options, **own}))
+    report.results = batch.run(_lint_job, jobs, workers, progress, fallback=_worker_failed, label=lambda j: j.name)
     return report
+
+
+def _lint_job(job: _Job) -> Result:
+    rules = registry.load().select(job.select, job.ignore)
+    return lint_target(job.target, job.name, rules, job.input_shapes, **job.options)
+
+
+def _worker_failed(job: _Job, error: Exception) -> Result:
+    return Result(job.name, error=f"{job.name}: the process linting it failed: {type(error).__name__}: {error}")

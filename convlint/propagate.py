@@ -8,6 +8,10 @@ shape function (:mod:`convlint.shapes`), else from onnx's per-node inference for
 
 from __future__ import annotations
 
+import functools
+
+import sympy
+
 from . import dims
 from .frontends.onnx_model import STANDARD_DOMAINS
 from .shapes import SHAPE_FUNCTIONS, Out
@@ -36,7 +40,7 @@ class Propagation:
         for v, o in zip(node.outputs, outs):
             v.shape = _clean(o.shape)
             v.dtype = o.dtype
-            v.data = o.data
+            v.data = _clean_data(o.data)
         for sub in node.subgraphs.values():
             if not sub.meta.get("propagated"):
                 self.propagate(sub)
@@ -68,12 +72,63 @@ def _clean(shape):
     out = []
     for d in shape:
         d = dims.norm(d)
-        if type(d) is int and d < 0:
+        if type(d) is int:
+            if not 0 <= d < _INT64:
+                d = None
+        elif d is not None and not _plausible(d):
             d = None
         out.append(d)
     return tuple(out)
 
 
+_INT64 = 2**63  # no tensor holds a dim or value beyond int64
+MAX_DEGREE = 12  # real dims are products of a few symbols (N * H * W * C); beyond this a dim is left unknown
+
+
+@functools.lru_cache(maxsize=65536)
+def _plausible(expr) -> bool:
+    """False for a symbolic dim holding a number no int64 holds, or of a degree no real tensor dim has. A corrupt or
+    hostile model that squares a shape again and again (``s = Mul(s, s)``) would otherwise have sympy work on
+    numbers of millions of digits, or on polynomials of degree 2**k that take it hours to compare."""
+    try:
+        return all(abs(a) < _INT64 for a in expr.atoms(sympy.Number)) and _degree(expr) <= MAX_DEGREE
+    except RecursionError:
+        return False
+
+
+def _degree(e) -> float:
+    """An upper bound of the polynomial degree of ``e`` in its symbols (floor, ceiling, Max... count as their
+    arguments); infinite for a symbol in an exponent."""
+    if e.is_Number:
+        return 0
+    if e.is_Symbol:
+        return 1
+    if e.is_Pow:
+        base, exp = e.args
+        if not exp.is_Number:
+            return 0 if _degree(base) == 0 and _degree(exp) == 0 else float("inf")
+        return _degree(base) * max(abs(float(exp)), 1)
+    if e.is_Mul:
+        return sum(_degree(a) for a in e.args)
+    return max((_degree(a) for a in e.args), default=0)
+
+
+def _clean_data(data):
+    """Folded contents, or None when they hold a value no int64 holds (see :func:`_plausible`)."""
+    if data is None or getattr(data, "dtype", None) != object:
+        return data
+    for x in data.reshape(-1).tolist():
+        if type(x) is int:
+            if not -_INT64 <= x < _INT64:
+                return None
+        elif isinstance(x, sympy.Basic) and not _plausible(x):
+            return None
+    return data
+
+
 def propagate(graph) -> None:
-    """Give every value of ``graph`` (and its subgraphs) a shape, in place."""
+    """Give every value of ``graph`` (and its subgraphs) a shape, in place. A graph whose front end already knows
+    every shape (the PyTorch front end, which traces them) is marked ``propagated`` and left as it is."""
+    if graph.meta.get("propagated"):
+        return
     Propagation(graph).propagate(graph)

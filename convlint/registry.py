@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from .rule import CODE_PATTERN, NAME_PATTERN, SEVERITIES, Rule
 
 GROUP = "convlint.rules"
+BUILTIN = "convlint"  # the distribution of the built-in rules
 
 
 @dataclass
@@ -26,18 +27,19 @@ class Registry:
         """Instances of the rules whose code matches a ``select`` prefix (all when None) and no ``ignore`` prefix."""
         chosen = []
         for code, cls in self.rules.items():
-            if select and not any(_matches(code, s) for s in select):
+            if select and not any(code_matches(code, s) for s in select):
                 continue
-            if ignore and any(_matches(code, s) for s in ignore):
+            if ignore and any(code_matches(code, s) for s in ignore):
                 continue
             chosen.append(cls())
         return chosen
 
     def known(self, prefix: str) -> bool:
-        return any(_matches(code, prefix) for code in self.rules)
+        return any(code_matches(code, prefix) for code in self.rules)
 
 
-def _matches(code: str, prefix: str) -> bool:
+def code_matches(code: str, prefix: str) -> bool:
+    """Whether rule ``code`` is selected by ``prefix`` (a code, a prefix such as ``CL1``, or ``ALL``)."""
     prefix = prefix.strip().upper()
     return prefix == "ALL" or code.startswith(prefix)
 
@@ -51,6 +53,12 @@ def _validate(cls) -> str:
         return f"rule {cls.code} has an invalid name {cls.name!r} (expected kebab-case, like conv-input-channels)"
     if cls.severity not in SEVERITIES:
         return f"rule {cls.code} has an invalid severity {cls.severity!r}"
+    if isinstance(cls.ops, str) or not all(isinstance(op, str) for op in cls.ops):
+        return f"rule {cls.code} has invalid ops {cls.ops!r} (expected a tuple of operator names, like (\"Conv\",))"
+    try:
+        cls()
+    except Exception as e:
+        return f"rule {cls.code} cannot be created without arguments: {type(e).__name__}: {e}"
     return ""
 
 
@@ -75,10 +83,10 @@ def load() -> Registry:
                 reg.problems.append(f"plugin {ep.name!r} ({dist}): {problem}")
                 continue
             found.append((cls, dist))
-    for cls, dist in found:
+    for cls, dist in sorted(found, key=lambda item: item[1] != BUILTIN):  # built-in codes win a clash
         if cls.code in reg.rules and reg.rules[cls.code] is not cls:
             reg.problems.append(f"rule code {cls.code} from {dist} clashes with the one from {reg.sources[cls.code]}; "
-                                f"keeping the first")
+                                f"keeping the one from {reg.sources[cls.code]}")
             continue
         reg.rules[cls.code] = cls
         reg.sources[cls.code] = dist

@@ -15,6 +15,7 @@ class Result:
     target: str
     findings: list = field(default_factory=list)
     error: Optional[str] = None
+    suppressed: list = field(default_factory=list)  # (finding, reason) silenced by the configuration
 
     def to_json(self) -> dict:
         return {

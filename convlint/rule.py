@@ -37,6 +37,7 @@ class Finding:
     op: Optional[str] = None
     location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, line
     evidence: dict = field(default_factory=dict)  # what verification needs to replay the fault
+    verification: Optional[object] = None  # a convlint.verify.Verification: onnxruntime's verdict on an error
     order: int = 0  # the node's position in the graph, for sorting; not reported
 
     def to_json(self) -> dict:
@@ -49,6 +50,7 @@ class Finding:
             "message": self.message,
             "hint": self.hint,
             "location": dict(sorted(self.location.items())),
+            "verification": self.verification.to_json() if self.verification is not None else None,
         }
         return out
 
@@ -64,8 +66,14 @@ class Rule:
     name: ClassVar[str] = ""
     severity: ClassVar[str] = ERROR
     ops: ClassVar[tuple] = ()
+    # A fallback rule speaks only for nodes no other rule reports on at its severity or above (PyTorch's own refusal
+    # of a call, say, when no rule of convlint's explains it).
+    fallback: ClassVar[bool] = False
     VALID: ClassVar[list] = []
     INVALID: ClassVar[list] = []
+    # PyTorch examples: convlint.examples.TorchExample(factory, input_shape), factories that import torch themselves.
+    TORCH_VALID: ClassVar[list] = []
+    TORCH_INVALID: ClassVar[list] = []
 
     def check(self, node, ctx) -> Iterator[Finding]:
         return iter(())
@@ -103,6 +111,12 @@ class Rule:
         body = " ".join((m.group(1) if m else text).split())
         first = re.split(r"(?<=\.)\s", body, maxsplit=1)[0]
         return first
+
+    @classmethod
+    def section(cls, title: str) -> str:
+        """The text of the docstring's ``## title`` section (empty if it has none)."""
+        m = re.search(rf"^## {re.escape(title)}[^\n]*\n(.*?)(?=^## |\Z)", cls.doc(), re.S | re.M)
+        return m.group(1).strip() if m else ""
 
 
 def location_of(node) -> dict:

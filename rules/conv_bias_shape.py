@@ -53,4 +53,5 @@ class ConvBiasShape(Rule):
         yield self.finding(node, f"bias {bias.name!r} has shape {dims.fmt_shape(bias.shape)}, but the layer has "
                                  f"{dims.fmt(m)} output channels (weight {c.weight_name!r} {dims.fmt_shape(c.w)}), "
                                  f"so it needs ({dims.fmt(m)},)",
-                           f"give the bias {dims.fmt(m)} values, one per output channel, or remove it")
+                           f"give the bias {dims.fmt(m)} values, one per output channel, or remove it",
+                           **c.replay_evidence(fix_bias=False))

@@ -1,7 +1,20 @@
 from convlint import dims
+from convlint.examples import TorchExample
 from convlint.rule import Rule
 
 from ._conv import CONV_OPS, layout
+
+
+def _grouped_conv():
+    from torch import nn
+
+    return nn.Conv2d(2, 4, 3, groups=2)
+
+
+def _gray_input_grouped_conv():
+    from torch import nn
+
+    return nn.Conv2d(1, 4, 3, groups=2)  # PyTorch refuses: in_channels must be divisible by groups
 
 
 class ConvGroupDivisibility(Rule):
@@ -12,7 +25,9 @@ class ConvGroupDivisibility(Rule):
     ## Why is this bad?
     Each group must get the same number of channels. PyTorch checks this only in the layer's constructor, so a
     weight replaced later, or an edited ONNX graph, slips through until onnxruntime's `run()` fails with
-    "Output channels M is not divisible by group".
+    "Output channels M is not divisible by group". For a PyTorch layer it also checks the declared `in_channels` and
+    `out_channels`: `nn.Conv2d(1, 4, 3, groups=2)` is refused by its constructor ("in_channels must be divisible by
+    groups"), which convlint reports here, at the line that builds it, rather than as a traceback.
 
     ## Example
     `Conv<group = 2>(x[1, 6, 8, 8], W[3, 3, 3, 3])`: 3 output channels cannot be split into 2 groups.
@@ -41,8 +56,15 @@ class ConvGroupDivisibility(Rule):
         g (float[1, 3, 8, 8] x) => (float[1, 4, 10, 10] y)
         <float[3, 2, 3, 3] w> { y = ConvTranspose<group = 2>(x, w) }""",
     ]
+    TORCH_VALID = [TorchExample(_grouped_conv, "N,2,H,W")]
+    TORCH_INVALID = [TorchExample(_gray_input_grouped_conv, "N,1,H,W")]
 
     def check(self, node, ctx):
+        if node.declared and not node.meta.get("repeat_call"):
+            declared = list(self._declared(node))
+            if declared:
+                yield from declared
+                return
         c = layout(node)
         if c.w is None or len(c.w) < 2:
             return
@@ -57,4 +79,29 @@ class ConvGroupDivisibility(Rule):
         options = sorted({m for m in (lower, (lower or 0) + c.group) if m})
         hint = f"use {' or '.join(str(m) for m in options)} {what.split(' =')[0]}, or a group that divides {dims.fmt(split)}"
         yield self.finding(node, f"{what} is {dims.fmt(split)} in weight {c.weight_name!r} {dims.fmt_shape(c.w)}, "
-                                 f"not divisible by group={c.group}", hint)
+                                 f"not divisible by group={c.group}", hint, **c.replay_evidence())
+
+    def _declared(self, node):
+        """A PyTorch layer whose declared channels ``groups`` does not divide (PyTorch refuses to construct it)."""
+        d = node.declared
+        groups = d.get("groups")
+        if type(groups) is not int or groups < 1:
+            return
+        for attr in ("in_channels", "out_channels"):
+            n = d.get(attr)
+            if type(n) is not int or n % groups == 0:
+                continue
+            refused = node.meta.get("construction_error")
+            why = f", so PyTorch refuses to build it ({refused})" if refused else ""
+            lower = n // groups * groups
+            options = " or ".join(str(m) for m in sorted({lower, lower + groups}) if m)
+            yield self.finding(node, f"declared {attr}={n} is not divisible by groups={groups}: each of the {groups} "
+                                     f"groups needs the same number of {attr.split('_')[0]}put channels{why}",
+                               f"use {attr}={options}, or groups={_divisor(n, groups)}",
+                               not_replayable="the layer was declared this way; PyTorch's constructor refuses it")
+            return
+
+
+def _divisor(n: int, groups: int) -> int:
+    """The largest divisor of ``n`` not above ``groups`` (1 at worst)."""
+    return next(g for g in range(min(groups, n), 0, -1) if n % g == 0)

@@ -2,6 +2,7 @@ from convlint import dims
 from convlint.rule import Rule
 
 from ._conv import CONV_OPS, layout, plural
+from ._layout import channels_last_hint
 
 
 class ConvInputChannels(Rule):
@@ -74,4 +75,5 @@ class ConvInputChannels(Rule):
         else:
             hint = (f"feed an input with {dims.fmt(expected)} channels, or pick a group that divides "
                     f"{dims.fmt(have)} and give the weight {dims.fmt(have)} / group input channels")
+        hint = channels_last_hint(c.x, expected) or hint
         yield self.finding(node, message, hint, input_shape=c.x, expected_channels=expected)

@@ -44,4 +44,5 @@ class ConvKernelShape(Rule):
             return
         yield self.finding(node, f"kernel_shape={list(kernel)} but weight {c.weight_name!r} {dims.fmt_shape(c.w)} "
                                  f"has a {' × '.join(dims.fmt(s) for s in spatial)} kernel",
-                           f"set kernel_shape to {[dims.fmt(s) for s in spatial]} or remove the attribute".replace("'", ""))
+                           f"set kernel_shape to ({', '.join(dims.fmt(s) for s in spatial)}) or remove the attribute",
+                           **c.replay_evidence())

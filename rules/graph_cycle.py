@@ -33,4 +33,5 @@ class GraphCycle(Rule):
             if g.cyclic:
                 names = ", ".join(repr(n.name) for n in g.cyclic[:5]) + (" ..." if len(g.cyclic) > 5 else "")
                 yield self.finding(g.cyclic[0], f"{len(g.cyclic)} node(s) are on or behind a cycle: {names}",
-                                   "break the cycle; write iteration as a Loop node")
+                                   "break the cycle; write iteration as a Loop node",
+                                   nodes=[n.name for n in g.cyclic])

@@ -37,4 +37,5 @@ class UndefinedValue(Rule):
                                        "produce it, or remove it from the graph outputs")
                 else:
                     yield self.finding(node, f"node {node.name!r} ({node.op}) reads {name!r}, which no input, "
-                                             f"initializer or node defines", "define the value or rewire the node")
+                                             f"initializer or node defines", "define the value or rewire the node",
+                                       undefined=[name])

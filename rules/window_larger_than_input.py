@@ -2,7 +2,7 @@ from convlint import dims
 from convlint.rule import WARNING, Rule
 from convlint.shapes.conv import kernel_of, output_size, padded_size, window
 
-from ._conv import plural, spatial_name
+from ._conv import layout, spatial_name
 
 WINDOW_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")
 
@@ -66,8 +66,9 @@ class WindowLargerThanInput(Rule):
         for i in range(rank):
             d = x[2 + i]
             if node.op == "ConvTranspose":
-                out = dims.add(dims.mul(dims.sub(d, 1), win.strides[i]),
-                               win.span(i) - win.pads_begin[i] - win.pads_end[i])
+                grow = node.attrs.get("output_padding") or ()
+                out = dims.add(dims.mul(dims.sub(d, 1), win.strides[i]), win.span(i) - win.pads_begin[i]
+                               - win.pads_end[i] + (grow[i] if len(grow) == rank else 0))
             else:
                 out = output_size(d, win, i)
             if dims.at_least(out, 1) is not False:
@@ -91,7 +92,8 @@ class WindowLargerThanInput(Rule):
         if node.op == "ConvTranspose":
             message = (f"pads {win.pads_begin[i]}+{win.pads_end[i]} on the {axis} axis remove more than the "
                        f"transposed convolution produces from input {axis} {dims.fmt(d)}: the output would be empty")
-            return self.finding(node, message, "reduce the padding on this axis", axis=2 + i)
+            return self.finding(node, message, "reduce the padding on this axis", axis=2 + i,
+                                **layout(node).replay_evidence())
         padded = padded_size(d, win, i)
         padding = f" + pads {win.pads_begin[i]}+{win.pads_end[i]} = {dims.fmt(padded)}" if pads else ""
         symbolic = "" if type(d) is int else f" for every value of {', '.join(str(s) for s in dims.symbols_of(d))}"
@@ -100,4 +102,5 @@ class WindowLargerThanInput(Rule):
         need = span - pads
         hint = (f"this layer needs an input {axis} of at least {need}" if need > 0 else "pad the input") + \
             f"; or use a smaller {what}, more padding, or fewer downsampling steps before it"
-        return self.finding(node, message, hint, severity, axis=2 + i, min_size=need)
+        evidence = layout(node).replay_evidence() if node.op == "Conv" else {}
+        return self.finding(node, message, hint, severity, axis=2 + i, min_size=need, **evidence)

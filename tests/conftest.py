@@ -47,6 +47,28 @@ def ort_run(model, symbol_value: int = 8):
     return None
 
 
+def torch_run(build, input_shape=None, input_dtype=None, symbol_value: int = 8):
+    """Build a PyTorch model with ``build()`` and run it eagerly on zeros of ``input_shape`` (symbols set to
+    ``symbol_value``). Returns None if it ran, else PyTorch's error message (from the constructor or the forward)."""
+    import torch
+
+    try:
+        model = build()
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    if not input_shape:
+        return None
+    shapes = [input_shape] if isinstance(input_shape, str) else list(input_shape)
+    xs = [torch.zeros([int(d) if d.strip().isdigit() else symbol_value for d in s.split(",")],
+                      dtype=getattr(torch, input_dtype or "float32")) for s in shapes]
+    try:
+        with torch.no_grad():
+            model(*xs)
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -9,7 +9,7 @@ from convlint import registry
 from convlint.examples import model_from_text
 from convlint.rule import ERROR
 
-from conftest import ort_run
+from conftest import ort_run, torch_run
 
 RULES = registry.load().rules
 
@@ -22,7 +22,8 @@ def _cases(kind):
 
 def test_every_rule_has_examples():
     for code, rule in RULES.items():
-        assert rule.VALID and rule.INVALID, f"{code} needs VALID and INVALID examples"
+        assert (rule.VALID and rule.INVALID) or (rule.TORCH_VALID and rule.TORCH_INVALID), \
+            f"{code} needs VALID and INVALID examples (ONNX, or PyTorch for rules about PyTorch modules)"
 
 
 @pytest.mark.parametrize("rule,text", list(_cases("VALID")))
@@ -51,3 +52,40 @@ def test_error_examples_are_refused_by_onnxruntime(rule, text):
 @pytest.mark.parametrize("rule,text", list(_cases("VALID")))
 def test_valid_examples_run_in_onnxruntime(rule, text):
     assert ort_run(model_from_text(text)) is None
+
+
+# PyTorch examples: TorchExample(build, input_shape, input_dtype), linted through the Python API and run in PyTorch.
+
+@pytest.mark.parametrize("rule,example", list(_cases("TORCH_VALID")))
+def test_torch_valid_example_is_silent(rule, example):
+    pytest.importorskip("torch")
+    report = convlint.lint(example.build, input_shape=example.input_shape, input_dtype=example.input_dtype,
+                           verify=False)
+    assert not report.input_errors, report.input_errors
+    assert [f.message for f in report.findings if f.rule == rule.code] == []
+    assert [f.message for f in report.errors] == []
+
+
+@pytest.mark.parametrize("rule,example", list(_cases("TORCH_INVALID")))
+def test_torch_invalid_example_yields_exactly_one_finding(rule, example):
+    pytest.importorskip("torch")
+    report = convlint.lint(example.build, input_shape=example.input_shape, input_dtype=example.input_dtype,
+                           verify=False)
+    assert not report.input_errors, report.input_errors
+    mine = [f for f in report.findings if f.rule == rule.code]
+    assert len(mine) == 1, [f.message for f in report.findings]
+    assert mine[0].severity == rule.severity
+    others = [f for f in report.errors if f.rule != rule.code]
+    assert others == [], [f.message for f in others]
+
+
+@pytest.mark.parametrize("rule,example", [p for p in _cases("TORCH_INVALID") if p.values[0].severity == ERROR])
+def test_torch_error_examples_are_refused_by_pytorch(rule, example):
+    pytest.importorskip("torch")
+    assert torch_run(example.build, example.input_shape, example.input_dtype) is not None
+
+
+@pytest.mark.parametrize("rule,example", [p for p in _cases("TORCH_VALID") if p.values[1].input_shape])
+def test_torch_valid_examples_run_in_pytorch(rule, example):
+    pytest.importorskip("torch")
+    assert torch_run(example.build, example.input_shape, example.input_dtype) is None

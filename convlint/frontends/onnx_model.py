@@ -7,6 +7,7 @@ function asks for their contents (the ``shape`` input of a ``Reshape``, say).
 
 from __future__ import annotations
 
+import functools
 import os
 
 import onnx
@@ -16,7 +17,7 @@ from onnx import numpy_helper
 from .. import dims
 from ..dtypes import dtype_name
 from ..errors import InputError, UsageError
-from ..ir import Graph, Node, Origin, Value
+from ..ir import Graph, Node, Origin, Value, text
 
 STANDARD_DOMAINS = ("", "ai.onnx")
 MAX_FOLD_ELEMENTS = 4096  # larger tensors are weights, not shape data: never read
@@ -51,6 +52,7 @@ def read_model(path: str) -> onnx.ModelProto:
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
+        _refuse_deep_nesting(path, e)
         raise InputError(f"{path}: not a valid ONNX model: the protobuf does not parse ({_first_line(e)})") from None
     _require_model(path, model)
     return model
@@ -73,6 +75,7 @@ def _parse_text(path: str, data: bytes) -> onnx.ModelProto:
     try:
         model = onnx.parser.parse_model(text)
     except Exception as e:  # the parser raises its own error types
+        _refuse_deep_nesting(path, e)
         raise InputError(f"{path}: ONNX text format does not parse: {_first_line(e)}") from None
     _require_model(path, model)
     return model
@@ -81,6 +84,14 @@ def _parse_text(path: str, data: bytes) -> onnx.ModelProto:
 def _require_model(path: str, model: onnx.ModelProto) -> None:
     if not model.HasField("graph") or (not model.opset_import and model.ir_version == 0):
         raise InputError(f"{path}: not an ONNX model (no graph or opset)")
+    if not model.opset_import and model.ir_version >= 3:  # before IR version 3 there were no opset imports
+        raise InputError(f"{path}: the model imports no opset, which ONNX requires since IR version 3; "
+                         f"is the file truncated?")
+
+
+def _refuse_deep_nesting(path: str, e: BaseException) -> None:
+    if "MaxDepth" in str(e):  # upb's message for protobuf's nesting limit (100 levels)
+        raise InputError(f"{path}: the model nests subgraphs deeper than protobuf can parse") from None
 
 
 def _first_line(e: BaseException) -> str:
@@ -88,19 +99,38 @@ def _first_line(e: BaseException) -> str:
     return text[0][:200] if text else type(e).__name__
 
 
-def check_external_data(model: onnx.ModelProto, path: str) -> None:
-    """Every external data reference must name an existing file inside the model's folder; nothing is opened."""
+def check_tensors(model: onnx.ModelProto, path: str) -> None:
+    """Every tensor header must be sane, and nothing is opened to check it: dims are not negative, an embedded
+    tensor holds at least the data its dims claim, and external data names an existing file, inside the model's
+    folder, long enough for the bytes it claims."""
     base = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    sizes = {}  # location -> size of that external file: resolve and stat each file once, not once per tensor
     for tensor in _all_tensors(model):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {e.key: e.value for e in tensor.external_data}
-        location = info.get("location", "")
-        where = f"{path}: initializer {tensor.name!r}"
-        if not location:
-            raise InputError(f"{where} is stored externally but names no file")
+        where = f"{path}: tensor {tensor.name!r}" if tensor.name else f"{path}: an unnamed tensor"
+        numel = 1
+        for d in tensor.dims:
+            if d < 0:
+                raise InputError(f"{where} has a negative dim {d} in its shape {tuple(tensor.dims)}")
+            numel *= d
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            _check_external(tensor, base, where, sizes)
+        elif numel > 2 * tensor.ByteSize() + 16:  # no element type takes less than half a byte
+            raise InputError(f"{where} claims shape {tuple(tensor.dims)} but holds far less data than that; "
+                             f"the file is corrupt or truncated")
+
+
+def _check_external(tensor, base: str, where: str, sizes: dict) -> None:
+    """External data must name an existing file inside the model's folder (``base``); it is stat-ed, never opened."""
+    info = {text(e.key) if type(e.key) is bytes else e.key: text(e.value) if type(e.value) is bytes else e.value
+            for e in tensor.external_data}
+    location = info.get("location", "")
+    if not location:
+        raise InputError(f"{where} is stored externally but names no file")
+    size = sizes.get(location)
+    if size is None:
         if os.path.isabs(location) or "\x00" in location:
-            raise InputError(f"{where}: external data {location!r} is an absolute path; it must lie in the model's folder")
+            raise InputError(f"{where}: external data {location!r} is an absolute path; "
+                             f"it must lie in the model's folder")
         target = os.path.realpath(os.path.join(base, location))
         if os.path.commonpath([base, target]) != base:
             raise InputError(f"{where}: external data {location!r} points outside the model's folder; refusing it")
@@ -110,12 +140,16 @@ def check_external_data(model: onnx.ModelProto, path: str) -> None:
             raise InputError(f"{where}: external data file {location!r} is missing") from None
         if not os.path.isfile(target):
             raise InputError(f"{where}: external data {location!r} is not a file")
-        try:
-            end = int(info.get("offset", 0) or 0) + int(info.get("length", 0) or 0)
-        except ValueError:
-            raise InputError(f"{where}: external data offset or length is not a number") from None
-        if end > st.st_size:
-            raise InputError(f"{where}: external data {location!r} is {st.st_size} bytes, shorter than the {end} it claims")
+        size = sizes[location] = st.st_size
+    try:
+        offset, length = int(info.get("offset", 0) or 0), int(info.get("length", 0) or 0)
+    except ValueError:
+        raise InputError(f"{where}: external data offset or length is not a number") from None
+    if offset < 0 or length < 0:
+        raise InputError(f"{where}: external data offset or length is negative")
+    if offset + length > size:
+        raise InputError(f"{where}: external data {location!r} is {size} bytes, shorter than the "
+                         f"{offset + length} it claims")
 
 
 def _all_tensors(model: onnx.ModelProto):
@@ -141,7 +175,7 @@ def _all_tensors(model: onnx.ModelProto):
 def load(path: str, input_shapes=()) -> Graph:
     """Read ``path`` into a Graph (shapes not yet propagated). ``input_shapes`` pin or rename the inputs' dims."""
     model = read_model(path)
-    check_external_data(model, path)
+    check_tensors(model, path)
     return load_proto(model, path, input_shapes)
 
 
@@ -152,8 +186,10 @@ def load_proto(model: onnx.ModelProto, path: str, input_shapes=()) -> Graph:
         opset[imp.domain or ""] = imp.version
     if "" not in opset and "ai.onnx" in opset:
         opset[""] = opset["ai.onnx"]
-    graph = GraphBuilder(path, opset).build(model.graph)
+    builder = GraphBuilder(path, opset)
+    graph = builder.build(model.graph)
     graph.ir_version = model.ir_version
+    graph.meta["tensor_data"] = builder.embedded.get  # Value -> its TensorProto, for verification's replay
     graph.meta["functions"] = {(f.domain, f.name) for f in model.functions}
     apply_input_shapes(graph, input_shapes)
     return graph
@@ -172,7 +208,7 @@ def shape_of_type(type_proto, value_name: str):
         if d.HasField("dim_value"):
             shape.append(d.dim_value if d.dim_value >= 0 else None)
         elif d.dim_param:
-            shape.append(dims.symbol(d.dim_param))
+            shape.append(dims.symbol(d.dim_param if type(d.dim_param) is str else text(d.dim_param)))
         else:
             shape.append(dims.symbol(f"{value_name}_d{axis}"))
     return tuple(shape), dtype
@@ -208,14 +244,18 @@ class GraphBuilder:
     def __init__(self, path: str, opset: dict):
         self.path = path
         self.opset = opset
+        self.embedded = {}  # initializer Value -> TensorProto, for those whose bytes are in the file
 
     def build(self, gp: onnx.GraphProto, parent: Graph = None, owner: Node = None) -> Graph:
         g = Graph(opset=self.opset, file=self.path, parent=parent, owner=owner)
         scope = g.values
         for t in gp.initializer:
             scope[t.name] = tensor_value(t)
+            if t.data_location != onnx.TensorProto.EXTERNAL:
+                self.embedded[scope[t.name]] = t
         for sp in gp.sparse_initializer:
-            v = Value(sp.values.name, tuple(sp.dims), dtype_name(sp.values.data_type), is_param=True)
+            shape = tuple(int(d) if d >= 0 else None for d in sp.dims)
+            v = Value(sp.values.name, shape, dtype_name(sp.values.data_type), is_param=True)
             scope[v.name] = v
         for vi in gp.input:
             if vi.name in scope:  # an initializer listed as an input (IR < 4): a default, not a user input
@@ -317,6 +357,8 @@ class GraphBuilder:
         node = Node(np_.op_type, name, inputs, outputs, domain=np_.domain if np_.domain != "ai.onnx" else "",
                     origin=Origin("onnx", file=self.path), proto=np_)
         g.undefined.extend((node, m) for m in missing)
+        if np_.attribute:
+            _check_attribute_types(np_, node.domain, self.opset, self.path, name)
         node.attrs, subgraph_protos = _attributes(np_)
         for key, sub in subgraph_protos.items():
             node.subgraphs[key] = self.build(sub, parent=g, owner=node)
@@ -328,6 +370,60 @@ class GraphBuilder:
 def _unnamed(np_) -> str:
     first = next((o for o in np_.output if o), "")
     return f"{np_.op_type} -> {first}" if first else f"{np_.op_type} (unnamed)"
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_attribute_types(op: str, domain: str, version):
+    """name -> AttributeProto type of the op's attributes in the schema for ``version`` (else its latest one);
+    None for an op without a schema."""
+    schema = None
+    for args in ((op, version, domain), (op, domain)):
+        try:
+            schema = onnx.defs.get_schema(*args)
+            break
+        except Exception:  # no schema for that version, or an unknown op
+            continue
+    if schema is None:
+        return None
+    return {name: int(a.type) for name, a in schema.attributes.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _attribute_types_in_history() -> dict:
+    """(domain, op) -> name -> the types any version of the op declares for the attribute."""
+    out = {}
+    for schema in onnx.defs.get_all_schemas_with_history():
+        attrs = out.setdefault((schema.domain, schema.name), {})
+        for name, a in schema.attributes.items():
+            attrs.setdefault(name, set()).add(int(a.type))
+    return out
+
+
+def _check_attribute_types(np_, domain: str, opset: dict, path: str, node_name: str) -> None:
+    """An attribute whose type is not the one its op's schema declares makes the model malformed (onnxruntime
+    refuses it); shape functions and rules can then rely on ``group`` being an int and ``pads`` a list of ints."""
+    version = opset.get(domain)
+    if not isinstance(version, int) or not 1 <= version < 2**31:
+        version = 2**31 - 1
+    expected = _schema_attribute_types(np_.op_type, domain, version)
+    if expected is None:  # an op no schema knows (a custom domain's): nothing to check against
+        return
+    for a in np_.attribute:
+        want = expected.get(a.name)
+        if want is None:  # not an attribute of this version: check it against the op's other versions
+            allowed = _attribute_types_in_history().get((domain, np_.op_type), {}).get(a.name, ())
+            want = next(iter(allowed)) if allowed and a.type not in allowed else None
+        if want is not None and a.type != want:
+            raise InputError(f"{path}: node {node_name!r} ({np_.op_type}): attribute {a.name!r} is "
+                             f"{_type_name(a.type)}, but {np_.op_type} takes {_type_name(want)}; "
+                             f"the model is malformed")
+
+
+def _type_name(t: int) -> str:
+    try:
+        return _A.AttributeType.Name(t)
+    except ValueError:
+        return f"of unknown type {t}"
 
 
 def _attributes(np_):
@@ -367,14 +463,22 @@ def apply_input_shapes(graph: Graph, specs) -> None:
         raise UsageError(f"{len(positional)} --input-shape values given, but the model has {len(graph.inputs)} "
                          f"input(s): {', '.join(v.name for v in graph.inputs) or 'none'}")
     for spec, v in zip(positional, graph.inputs):
-        v.shape = spec.dims
+        _pin(v, spec)
     by_name = {v.name: v for v in graph.inputs}
     for spec in named:
         v = by_name.get(spec.name)
         if v is None:
             raise UsageError(f"--input-shape {spec.name}=...: the model has no input {spec.name!r}; its inputs are: "
                              f"{', '.join(by_name) or 'none'}")
-        v.shape = spec.dims
+        _pin(v, spec)
+
+
+def _pin(v: Value, spec) -> None:
+    """Give input ``v`` the dims of ``spec``: they pin or rename its dims, and cannot change its rank."""
+    if v.shape is not None and len(spec.dims) != len(v.shape):
+        raise UsageError(f"--input-shape {spec}: input {v.name!r} has rank {len(v.shape)} {dims.fmt_shape(v.shape)}, "
+                         f"but {len(spec.dims)} dims were given")
+    v.shape = spec.dims
 
 
 def constant_array(tensor):

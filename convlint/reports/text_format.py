@@ -1,4 +1,5 @@
-"""``--format text``: one line per finding, ``target: node (Op): CODE severity: message``, with its hint below."""
+"""``--format text``: one line per finding, ``target: node (Op): CODE severity: message``, with onnxruntime's
+verdict on it (when verified) and its hint below."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ LABELS = {ERROR: "error", WARNING: "warning", INFO: "note"}
 def finding_line(target: str, f) -> str:
     loc = f.location
     if loc.get("line") and loc.get("file"):
-        where = f"{loc['file']}:{loc['line']}: {loc.get('module') or f.node}"
+        where = f"{loc['file']}:{loc['line']}"
+        if loc.get("module") or f.node:
+            where += f": {loc.get('module') or f.node}"
     else:
         where = f"{target}: {f.node}" if f.node else target
     if f.op:
@@ -30,6 +33,8 @@ def render(report) -> str:
         for f in sorted(result.findings, key=lambda f: f.sort_key()):
             counts[f.severity] = counts.get(f.severity, 0) + 1
             lines.append(finding_line(result.target, f))
+            if f.verification is not None:
+                lines.append(click.style(f"    {f.verification.line()}", dim=True))
             if f.hint:
                 lines.append(click.style(f"    hint: {f.hint}", fg="green"))
     lines.append(summary(report, counts))

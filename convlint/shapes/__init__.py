@@ -50,8 +50,11 @@ def ints_of(node, i: int):
     arr = data_of(node, i)
     if arr is None:
         return None
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "fc" and not np.all(np.mod(arr, 1) == 0):
+        return None  # fractional contents are not dims
     try:
-        return [dims.norm(x) for x in np.asarray(arr).reshape(-1).tolist()]
+        return [dims.norm(x) for x in arr.reshape(-1).tolist()]
     except Exception:
         return None
 
@@ -72,7 +75,12 @@ def axis(a: int, rank: int) -> Optional[int]:
 
 
 def broadcast(*shapes):
-    """The numpy-style broadcast of ``shapes``; unknown dims where it cannot be decided, None if a rank is unknown."""
+    """The numpy-style broadcast of ``shapes``; unknown dims where it cannot be decided, None if a rank is unknown.
+
+    Each output dim is exact wherever the broadcast is valid: two ints that differ (neither 1) give unknown, a symbol
+    against an int ``k > 1`` gives ``k``, and two symbols that may differ give their ``Max`` (``Max(T, Min(T, 32))``
+    is ``T``), since a valid broadcast of ``a`` and ``b`` is always the larger of them.
+    """
     if any(s is None for s in shapes):
         return None
     rank = max((len(s) for s in shapes), default=0)
@@ -81,23 +89,42 @@ def broadcast(*shapes):
         cur = 1
         for s in shapes:
             j = i - (rank - len(s))
-            if j < 0:
-                continue
-            d = s[j]
-            if cur == 1:
-                cur = d
-            elif d == 1 or d is cur:
-                continue
-            elif d is None or cur is None:
-                cur = None if d != 1 else cur
-            elif dims.equal(cur, d):
-                continue
-            elif type(cur) is int and type(d) is not int:
-                cur = d if cur == 1 else cur
-            elif type(d) is int:
-                cur = d  # a symbol that must equal d for the broadcast to work
+            if j >= 0:
+                cur = _broadcast_dim(cur, s[j])
         out.append(cur)
     return tuple(out)
+
+
+def _broadcast_dim(a, b):
+    if type(a) is int and type(b) is int:
+        return a if a == b or b == 1 else b if a == 1 else None
+    if a == 1 or a is b:
+        return b
+    if b == 1:
+        return a
+    if a is None or b is None:
+        known = b if a is None else a
+        return known if type(known) is int else None  # an int k > 1 wins over an unknown that must be k or 1
+    if type(a) is int or type(b) is int:
+        return a if type(a) is int else b  # the symbol must equal the int, or be 1
+    if dims.equal(a, b):
+        return a
+    return dims.maximum(a, b)
+
+
+MAX_RANK = 256  # no real tensor has more axes; a rank read from a corrupt model may be 2**62
+
+
+def unknown_of_rank(rank):
+    """A shape of ``rank`` unknown dims; None (unknown rank) when ``rank`` is not a plausible int."""
+    return (None,) * rank if type(rank) is int and 0 <= rank <= MAX_RANK else None
+
+
+def merge_shapes(a, b):
+    """What two shapes that a value may take have in common: dims that agree, unknown where they differ."""
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if dims.equal(x, y) else None for x, y in zip(a, b))
 
 
 def same_as_input(node, ctx) -> list:
@@ -105,4 +132,5 @@ def same_as_input(node, ctx) -> list:
     return [Out(v.shape if v is not None else None, v.dtype if v is not None else None)]
 
 
-from . import conv, elementwise, tensor, linalg, norm, reduce, recurrent, control  # noqa: E402,F401  (registers)
+# Importing the op modules registers their shape functions.
+from . import conv, elementwise, tensor, linalg, norm, reduce, recurrent, control, sequence  # noqa: E402,F401

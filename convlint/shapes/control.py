@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from .. import dims
-from . import Out, shape_fn
-
-
-def _merge(a, b):
-    if a is None or b is None or len(a) != len(b):
-        return None
-    return tuple(x if dims.equal(x, y) else None for x, y in zip(a, b))
+from . import Out, merge_shapes, shape_fn
 
 
 @shape_fn("If")
@@ -27,7 +20,7 @@ def if_(node, ctx):
         if a is None or b is None:
             outs.append(Out())
         else:
-            outs.append(Out(_merge(a.shape, b.shape), a.dtype if a.dtype == b.dtype else None))
+            outs.append(Out(merge_shapes(a.shape, b.shape), a.dtype if a.dtype == b.dtype else None))
     return outs
 
 
@@ -52,7 +45,7 @@ def loop(node, ctx):
             outs.append(Out())
         elif i < n_carried:
             init = carried[i]
-            same = init is not None and _merge(init.shape, src.shape)
+            same = init is not None and merge_shapes(init.shape, src.shape)
             outs.append(Out(same if same is not None else None, src.dtype))
         else:
             outs.append(Out((None,) + tuple(src.shape) if src.shape is not None else None, src.dtype))

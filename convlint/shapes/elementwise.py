@@ -62,14 +62,63 @@ _FOLD = {
     "Add": lambda a, b: a + b,
     "Sub": lambda a, b: a - b,
     "Mul": lambda a, b: a * b,
-    "Div": lambda a, b: a // b if a.dtype.kind in "iuO" and b.dtype.kind in "iuO" else a / b,
     "Mod": lambda a, b: a % b,
-    "Max": np.maximum,
-    "Min": np.minimum,
-    "Equal": lambda a, b: a == b,
-    "Less": lambda a, b: a < b,
-    "Greater": lambda a, b: a > b,
 }
+
+
+def _elementwise(numeric, scalar):
+    """``numeric`` on numbers; ``scalar`` element by element when symbols occur (None where it cannot tell)."""
+    def fold(a, b):
+        if a.dtype != object and b.dtype != object:
+            return numeric(a, b)
+        out = np.vectorize(scalar, otypes=[object])(a, b)
+        if any(x is None for x in out.reshape(-1).tolist()):
+            raise ValueError("depends on the symbols")
+        return out
+    return fold
+
+
+def _divide(a, b):
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        if np.any(b == 0):
+            raise ZeroDivisionError("integer division by zero")
+        q = np.abs(a) // np.abs(b)  # ONNX integer division truncates toward zero
+        return np.where((a < 0) != (b < 0), -q, q)
+    return a / b
+
+
+def _divide_dims(x, y):
+    if type(x) is int and type(y) is int:
+        return int(_divide(np.array(x), np.array(y))) if y else None
+    if dims.at_least(x, 0) and dims.at_least(y, 1):
+        return dims.floordiv(x, y)
+    return None
+
+
+_FOLD.update({
+    "Div": _elementwise(_divide, _divide_dims),
+    "Max": _elementwise(np.maximum, dims.maximum),
+    "Min": _elementwise(np.minimum, dims.minimum),
+})
+
+
+def _comparison(numeric, decide):
+    """A comparison that folds symbolic contents only where it holds, or fails, for every value of the symbols."""
+    fold = _elementwise(numeric, decide)
+    return lambda a, b: fold(a, b).astype(bool)
+
+
+def _not(x):
+    return None if x is None else not x
+
+
+_FOLD.update({
+    "Equal": _comparison(np.equal, dims.equal),
+    "Less": _comparison(np.less, lambda x, y: _not(dims.at_least(x, y))),
+    "Greater": _comparison(np.greater, lambda x, y: _not(dims.at_least(y, x))),
+    "LessOrEqual": _comparison(np.less_equal, lambda x, y: dims.at_least(y, x)),
+    "GreaterOrEqual": _comparison(np.greater_equal, dims.at_least),
+})
 COMPARISON = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
 
 
@@ -77,7 +126,11 @@ COMPARISON = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And"
           "BitwiseAnd", "BitwiseOr", "BitwiseXor", *COMPARISON)
 def binary(node, ctx):
     present = [v for v in node.inputs if v is not None]
-    shape = broadcast(*[v.shape for v in present]) if present else None
+    if node.op == "PRelu" or getattr(ctx, "opset", {}).get("", 21) < 7:
+        # The slope broadcasts into X; before opset 7 every operand broadcasts into the first (attribute `broadcast`).
+        shape = present[0].shape if present else None
+    else:
+        shape = broadcast(*[v.shape for v in present]) if present else None
     dtype = "bool" if node.op in COMPARISON else next((v.dtype for v in present if v.dtype), None)
     return [Out(shape, dtype, _fold(node, present))]
 
@@ -90,7 +143,7 @@ def _fold(node, present):
     if a is None or b is None:
         return None
     try:
-        out = fn(np.asarray(a), np.asarray(b))
+        out = np.asarray(fn(np.asarray(a), np.asarray(b)))  # 0-d object arrays give back a bare sympy value
     except Exception:
         return None
     if out.dtype == object:

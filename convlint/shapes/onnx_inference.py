@@ -9,7 +9,6 @@ from __future__ import annotations
 import onnx
 from onnx import numpy_helper
 
-from .. import dims
 from ..dtypes import dtype_name, onnx_elem_type
 from . import Out
 

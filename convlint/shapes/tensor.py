@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import dims
 from ..dtypes import dtype_name
-from . import Out, as_data, axis, broadcast, data_of, input_dtype, ints_of, shape_fn
+from . import Out, as_data, axis, broadcast, data_of, input_dtype, ints_of, shape_fn, unknown_of_rank
 
 MAX_FOLD = 4096
 
@@ -71,12 +71,12 @@ def constant_of_shape(node, ctx):
     dtype = dtype_name(value.data_type) if value is not None and hasattr(value, "data_type") else "float32"
     if target is None:
         in_shape = node.input_shape(0)
-        rank = in_shape[0] if in_shape and type(in_shape[0]) is int else None
-        return [Out((None,) * rank if rank is not None else None, dtype)]
+        return [Out(unknown_of_rank(in_shape[0] if in_shape else None), dtype)]
     shape = tuple(target)
     data = None
     n = dims.product(shape)
-    if type(n) is int and 0 <= n <= MAX_FOLD and dtype and dtype.startswith(("int", "uint")):
+    foldable = dims.is_static_shape(shape) and min(shape, default=0) >= 0 and n <= MAX_FOLD
+    if foldable and (dtype or "").startswith(("int", "uint")):
         fill = constant_array(value) if value is not None else None
         fill = fill.reshape(-1)[0] if fill is not None and fill.size else 0
         data = np.full(shape, fill, dtype=dtype)
@@ -90,8 +90,7 @@ def reshape(node, ctx):
     target = node.attrs.get("shape") if "shape" in node.attrs else ints_of(node, 1)
     if target is None:
         s1 = node.input_shape(1)
-        rank = s1[0] if s1 and type(s1[0]) is int else None
-        return [Out((None,) * rank if rank is not None else None, dtype)]
+        return [Out(unknown_of_rank(s1[0] if s1 else None), dtype)]
     allowzero = node.attrs.get("allowzero", 0)
     out = []
     infer = None
@@ -210,7 +209,10 @@ def split(node, ctx):
         if type(d) is int and num:
             chunk = -(-d // num)
             sizes = [min(chunk, max(d - chunk * i, 0)) for i in range(num)]
-        else:
+        elif num and "num_outputs" in node.attrs:  # opset 18: pieces of ceil(d / num), the last one smaller
+            chunk = dims.ceildiv(d, num)
+            sizes = [chunk] * (num - 1) + [dims.sub(d, dims.mul(chunk, num - 1))]
+        else:  # equal pieces, as the op requires
             sizes = [dims.floordiv(d, num)] * num if num else []
     if sizes is None or len(sizes) != n:
         return [Out(x[:a] + (None,) + x[a + 1:], dtype)] * n
@@ -263,18 +265,38 @@ def slice_(node, ctx):
     return [Out(tuple(out), dtype, data)]
 
 
-_BIG = 2**62
+_BIG = 2**62  # exporters write INT64_MAX (or INT_MAX) for "to the end": anything this large is that
 
 
 def _slice_len(start, end, step, d):
-    """Number of elements ``range(start, end, step)`` selects from an axis of size ``d`` (ONNX clamping rules)."""
+    """How many elements ``start:end:step`` selects from an axis of size ``d``, by ONNX's clamping rules.
+
+    Symbolic starts and ends (``x[:, :T]`` on a buffer of 32 gives ``Min(T, 32)``) stay exact; a start whose sign
+    depends on the symbols gives unknown.
+    """
     if type(d) is int and type(start) is int and type(end) is int:
         return len(range(*slice(start, end, step).indices(d)))
-    if step == 1 and type(start) is int and start >= 0 and type(end) is int and end >= _BIG // 2:
-        return dims.sub(d, start)  # x[start:] on a symbolic axis, assuming start <= d
-    if step == 1 and type(start) is int and start >= 0 and type(end) is int and 0 <= end <= start:
-        return 0
-    return None
+    if step > 0:
+        first = _clamp(start, d, 0, d)
+        stop = _clamp(end, d, 0, d)
+        return dims.maximum(0, dims.ceildiv(dims.sub(stop, first), step))
+    first = _clamp(start, d, 0, dims.sub(d, 1))
+    stop = _clamp(end, d, -1, dims.sub(d, 1))
+    return dims.maximum(0, dims.ceildiv(dims.sub(first, stop), -step))
+
+
+def _clamp(i, d, low, high):
+    """An index made non-negative (counted from the end if negative) and clamped to ``[low, high]``."""
+    if type(i) is int and abs(i) >= _BIG // 4:
+        return high if i > 0 else low
+    negative = i < 0 if type(i) is int else None if i is None else i.is_negative
+    if negative is None and i is not None and i.is_nonnegative:
+        negative = False
+    if negative is None:
+        return None
+    if negative:
+        i = dims.add(i, d)
+    return dims.maximum(low, dims.minimum(i, high))
 
 
 @shape_fn("Gather")
@@ -291,7 +313,7 @@ def gather(node, ctx):
     xd, id_ = data_of(node, 0), data_of(node, 1)
     if xd is not None and id_ is not None:
         try:
-            data = np.take(np.asarray(xd), np.asarray(id_).astype(np.int64), axis=a)
+            data = np.asarray(np.take(np.asarray(xd), np.asarray(id_).astype(np.int64), axis=a))
         except (IndexError, ValueError, TypeError):
             data = None
     return [Out(shape, dtype, data)]
@@ -350,8 +372,16 @@ def expand(node, ctx):
     x = node.input_shape(0)
     target = ints_of(node, 1)
     dtype = input_dtype(node)
-    if x is None or target is None:
+    if x is None:
         return [Out(None, dtype)]
+    if target is None:
+        # Only the target's length is known: an axis of x that is an int other than 1 keeps its size.
+        t = node.input_shape(1)
+        if not t or type(t[0]) is not int or unknown_of_rank(t[0]) is None:
+            return [Out(None, dtype)]
+        rank = max(len(x), t[0])
+        padded = (1,) * (rank - len(x)) + tuple(x)
+        return [Out(tuple(d if type(d) is int and d != 1 else None for d in padded), dtype)]
     shape = broadcast(x, tuple(target))
     data = None
     xd = data_of(node, 0)
@@ -393,49 +423,63 @@ def pad(node, ctx):
 
 @shape_fn("Range")
 def range_(node, ctx):
-    start, limit, delta = (ints_of(node, i) for i in range(3))
     dtype = input_dtype(node)
+    arrays = [data_of(node, i) for i in range(3)]
+    if all(a is not None and a.dtype != object and a.size == 1 for a in arrays):
+        s, l, d = (a.reshape(-1)[0].item() for a in arrays)
+        if d == 0 or not all(np.isfinite([s, l, d])):
+            return [Out((None,), dtype)]
+        n = max(int(np.ceil((l - s) / d)), 0)
+        data = np.arange(s, l, d, dtype=dtype or None)[:n] if n <= MAX_FOLD else None
+        return [Out((n,), dtype, data)]
+    start, limit, delta = (ints_of(node, i) for i in range(3))
     if not (start and limit and delta) or not all(len(v) == 1 for v in (start, limit, delta)):
         return [Out((None,), dtype)]
     s, l, d = start[0], limit[0], delta[0]
-    if type(s) is int and type(l) is int and type(d) is int and d != 0:
-        n = max(-(-(l - s) // d), 0)
-        data = np.arange(s, l, d, dtype=dtype or "int64") if n <= MAX_FOLD else None
-        return [Out((n,), dtype, data)]
-    if d == 1:
-        return [Out((dims.sub(l, s),), dtype)]
-    return [Out((None,), dtype)]
+    if type(d) is not int or d == 0:
+        return [Out((None,), dtype)]
+    n = dims.ceildiv(dims.sub(l, s), d) if d > 0 else dims.ceildiv(dims.sub(s, l), -d)
+    return [Out((dims.maximum(0, n),), dtype)]
 
 
 @shape_fn("Resize", "Upsample")
 def resize(node, ctx):
+    """Output sizes from ``sizes``, or ``floor(d * scale)`` per axis (exact for symbols: a float32 scale is a
+    rational p / 2**k), on every axis or on those ``axes`` names (opset 18)."""
     x = node.input_shape(0)
     dtype = input_dtype(node)
     if x is None:
         return [Out(None, dtype)]
+    unknown = [Out((None,) * len(x), dtype)]
     if node.op == "Resize":
         sizes = ints_of(node, 3) if node.input(3) is not None else None
         scales = data_of(node, 2) if node.input(2) is not None else None
-        if scales is None and node.input(1) is not None and node.input(2) is None and node.inputs and len(node.inputs) == 2:
+        if scales is None and node.input(1) is not None and node.input(2) is None and len(node.inputs) == 2:
             scales = data_of(node, 1)  # Resize-10: (X, scales)
     else:
         sizes = None
         scales = np.array(node.attrs["scales"]) if "scales" in node.attrs else data_of(node, 1)
-    if sizes and len(sizes) == len(x):
-        return [Out(tuple(sizes), dtype)]
-    if scales is not None and np.asarray(scales).size == len(x):
-        out = []
-        for d, s in zip(x, np.asarray(scales, dtype=float).reshape(-1).tolist()):
-            if s == 1.0:
-                out.append(d)
-            elif type(d) is int:
-                out.append(int(np.floor(d * s)))
-            elif float(s).is_integer():
-                out.append(dims.mul(d, int(s)))
-            else:
-                out.append(None)
+    axes = [axis(a, len(x)) for a in node.attrs.get("axes") or range(len(x))]
+    if None in axes or len(set(axes)) != len(axes):
+        return unknown
+    if node.attrs.get("coordinate_transformation_mode") == "tf_crop_and_resize":
+        return unknown  # the roi scales the output too
+    out = list(x)
+    if sizes:
+        if len(sizes) != len(axes) or node.attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            return unknown
+        for a, d in zip(axes, sizes):
+            out[a] = d
         return [Out(tuple(out), dtype)]
-    return [Out((None,) * len(x), dtype)]
+    if scales is None or scales.dtype == object or scales.size != len(axes):
+        return unknown
+    for a, s in zip(axes, np.asarray(scales, dtype=np.float32).reshape(-1).tolist()):
+        if not 0 < s < float("inf"):
+            out[a] = None
+            continue
+        p, q = s.as_integer_ratio()
+        out[a] = dims.floordiv(dims.mul(x[a], p), q)
+    return [Out(tuple(out), dtype)]
 
 
 @shape_fn("DepthToSpace", "SpaceToDepth")

@@ -1,0 +1,636 @@
+"""Exact conditions on symbolic sizes: for which values of ``H``, ``W``, ``seq`` does a layer work?
+
+A rule states what must hold as a conjunction of *atoms*; an atom is a disjunction of comparisons ``expr == 0`` or
+``expr >= 0`` over dims (:mod:`convlint.dims`). :func:`solve` answers, exactly and without sampling sizes, whether
+the conjunction holds for every size, for none, or for some, and in the last case states the condition in the
+user's names ("H % 16 == 0", "H >= 32") with the smallest size that satisfies it.
+
+How it is exact. Shape arithmetic is built from ``+``, ``*`` and ``floor``/``ceiling`` of divisions by integers.
+Such an expression in one symbol ``s`` is a *quasi-polynomial*: there is a period ``m`` such that, writing
+``s = m*k + r`` (``r`` in ``1..m``, ``k >= 0``), every floor disappears and the expression is a polynomial in
+``k`` for each residue ``r``. Past the largest real root of every polynomial (a Fujiwara bound) the sign of each
+comparison is that of its leading coefficient; below it, each size is evaluated with integer arithmetic. So the
+set of sizes satisfying a condition is computed exactly as a finite part plus residue classes modulo ``m``.
+
+Atoms in several symbols are solved symbol by symbol when they separate. One shape of atom couples symbols in
+practice, a flattened feature count against a Linear's ``in_features`` (``64*f(H)*g(W) == 9216``): a product of
+single-symbol factors equal to a constant is solved by enumerating each factor's bounded values. Anything else is
+"unknown", and rules stay silent on unknown.
+
+Sizes range over positive integers, restricted to a *domain*: the sizes for which the dims a rule compares are
+themselves sizes (every symbolic factor of them is at least 1). Outside it an earlier layer already fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Optional
+
+import sympy
+
+from . import dims
+
+EQ, GE = "==", ">="
+MAX_PERIOD = 4096  # residues per symbol; beyond it a condition is "unknown"
+MAX_POSITIONS = 200_000  # sizes evaluated per symbol; beyond it a condition is "unknown"
+MAX_SOLUTIONS = 100_000  # value combinations explored for a product of factors
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# atoms
+
+
+@dataclass(frozen=True)
+class Cmp:
+    """``expr == 0`` or ``expr >= 0``."""
+
+    expr: object
+    op: str
+
+
+def _diff(a, b):
+    return dims.sub(a, b)
+
+
+def eq(a, b) -> tuple:
+    """The atom ``a == b``."""
+    return (Cmp(_diff(a, b), EQ),)
+
+
+def ge(a, b) -> tuple:
+    """The atom ``a >= b``."""
+    return (Cmp(_diff(a, b), GE),)
+
+
+def le(a, b) -> tuple:
+    return ge(b, a)
+
+
+def broadcastable(a, b) -> tuple:
+    """The atom "dims ``a`` and ``b`` broadcast": equal, or one of them is 1."""
+    return (Cmp(_diff(a, b), EQ), Cmp(_diff(a, 1), EQ), Cmp(_diff(b, 1), EQ))
+
+
+def divides(d: int, a) -> tuple:
+    """The atom ``a % d == 0`` for a positive int ``d``."""
+    return eq(a, dims.mul(d, dims.floordiv(a, d)))
+
+
+def sizes(*ds) -> list:
+    """Domain atoms saying that ``ds`` are sizes: each symbolic dim, and each symbolic factor of it, is >= 1."""
+    out = []
+    seen = set()
+    for d in ds:
+        if d is None or type(d) is int:
+            continue
+        for f in _size_factors(d):
+            if f not in seen:
+                seen.add(f)
+                out.append(ge(f, 1))
+    return out
+
+
+def _size_factors(d):
+    d = sympy.sympify(d)
+    yield d
+    if d.is_Mul:
+        for f in d.args:
+            if f.is_Pow and f.exp.is_Integer and f.exp > 0:
+                f = f.base
+            if f.free_symbols:
+                _, prim = f.as_content_primitive()
+                yield prim
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sets of sizes of one symbol
+
+
+@dataclass(frozen=True)
+class SizeSet:
+    """A set of positive integers: the members below ``threshold``, and from it on ``s % period in residues``."""
+
+    period: int
+    threshold: int
+    below: frozenset
+    residues: frozenset
+
+    def __contains__(self, s: int) -> bool:
+        return s in self.below if s < self.threshold else s % self.period in self.residues
+
+    @property
+    def empty(self) -> bool:
+        return not self.below and not self.residues
+
+    @property
+    def finite(self) -> bool:
+        return not self.residues
+
+    def smallest(self) -> Optional[int]:
+        if self.below:
+            return min(self.below)
+        if not self.residues:
+            return None
+        s = self.threshold
+        while s % self.period not in self.residues:
+            s += 1
+        return s
+
+    def members(self) -> list:
+        """The members of a finite set, in order."""
+        return sorted(self.below)
+
+    def canonical(self) -> tuple:
+        """The same tuple for the same set, however it was computed: (finite members) or (period, residues, first
+        size from which membership follows the residues, members below it)."""
+        if self.finite:
+            return ("finite", tuple(sorted(self.below)))
+        d = min(d for d in _divisors(self.period) if all((r + j * d) % self.period in self.residues
+                                                         for r in self.residues for j in range(self.period // d)))
+        classes = tuple(sorted({r % d for r in self.residues}))
+        low = self.threshold
+        while low > 1 and ((low - 1) in self.below) == ((low - 1) % d in classes):
+            low -= 1
+        return ("periodic", d, classes, low, tuple(sorted(s for s in self.below if s < low)))
+
+    def describe(self, name: str) -> str:
+        """The set as a condition on ``name``: ``H % 16 == 0``, ``H >= 32``, ``28 <= H <= 31``, ``H in {3, 5}``."""
+        key = self.canonical()
+        if key[0] == "finite":
+            return _describe_finite(list(key[1]), name)
+        _, d, classes, low, extra = key
+        first = low
+        while first % d not in classes:
+            first += 1
+        parts = []
+        if d > 1:
+            parts.append(f"{name} % {d} == {classes[0]}" if len(classes) == 1
+                         else f"{name} % {d} in {{{', '.join(map(str, classes))}}}")
+        if any(s % d in classes for s in range(1, first)):
+            parts.append(f"{name} >= {first}")
+        text = " and ".join(parts) or f"{name} >= 1"
+        if extra:
+            text = f"{text} or {_describe_finite(list(extra), name)}"
+        return text
+
+
+def _describe_finite(values: list, name: str) -> str:
+    if not values:
+        return "false"
+    if len(values) == 1:
+        return f"{name} == {values[0]}"
+    if len(values) >= 3 and values[-1] - values[0] == len(values) - 1:
+        return f"{values[0]} <= {name} <= {values[-1]}"
+    shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
+    return f"{name} in {{{shown}}}"
+
+
+def _divisors(n: int) -> list:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# quasi-polynomials in one symbol
+
+
+class _NeedPeriod(Exception):
+    def __init__(self, den: int):
+        self.den = den
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _padd(p, q):
+    n = max(len(p), len(q))
+    return [_num((p[i] if i < len(p) else 0) + (q[i] if i < len(q) else 0)) for i in range(n)]
+
+
+def _pmul(p, q):
+    if len(p) == 1 or len(q) == 1:
+        (c,), other = (p, q) if len(p) == 1 else (q, p)
+        return [_num(c * a) for a in other]
+    out = [0] * (len(p) + len(q) - 1)
+    for i, a in enumerate(p):
+        if a:
+            for j, b in enumerate(q):
+                out[i + j] += a * b
+    return [_num(c) for c in out]
+
+
+def _num(c):
+    """A Fraction with denominator 1 as an int: integer arithmetic is much faster."""
+    return int(c) if type(c) is Fraction and c.denominator == 1 else c
+
+
+def _trim(p):
+    while len(p) > 1 and p[-1] == 0:
+        p = p[:-1]
+    return p
+
+
+def _poly(e, sym, m: int, r: int):
+    """``e`` with ``sym = m*k + r`` as polynomial coefficients in ``k`` (constant first)."""
+    if e.is_Integer:
+        return [int(e)]
+    if e.is_Rational:
+        return [Fraction(int(e.p), int(e.q))]
+    if e.is_Symbol:
+        if e != sym:
+            raise _Unsupported(e)
+        return [r, m]
+    if e.is_Add:
+        out = [0]
+        for a in e.args:
+            out = _padd(out, _poly(a, sym, m, r))
+        return _trim(out)
+    if e.is_Mul:
+        out = [1]
+        for a in e.args:
+            out = _pmul(out, _poly(a, sym, m, r))
+        return _trim(out)
+    if e.is_Pow and e.exp.is_Integer and e.exp >= 0:
+        out, base = [1], _poly(e.base, sym, m, r)
+        for _ in range(int(e.exp)):
+            out = _pmul(out, base)
+        return _trim(out)
+    if isinstance(e, (sympy.floor, sympy.ceiling)):
+        p = _poly(e.args[0], sym, m, r)
+        den = 1
+        for c in p[1:]:
+            den = math.lcm(den, c.denominator)
+        if den != 1:
+            raise _NeedPeriod(den)
+        c0 = math.floor(p[0]) if isinstance(e, sympy.floor) else math.ceil(p[0])
+        return [c0] + [int(c) for c in p[1:]]
+    if isinstance(e, sympy.Mod):
+        a, b = e.args
+        return _poly(a - b * sympy.floor(a / b), sym, m, r)
+    raise _Unsupported(e)
+
+
+class Quasi:
+    """A dim in one symbol as one integer-coefficient polynomial in ``k`` per residue: exact values and signs."""
+
+    def __init__(self, expr, sym):
+        self.expr = sympy.sympify(expr)
+        self.sym = sym
+        m = 1
+        while True:
+            try:
+                _poly(self.expr, sym, m, 1)
+                break
+            except _NeedPeriod as e:
+                m *= e.den
+                if m > MAX_PERIOD:
+                    raise _Unsupported("period too large")
+        self.period = m
+        self.polys = {}  # residue r in 1..m -> rational coefficients
+        for r in range(1, m + 1):
+            self.polys[r] = _poly(self.expr, sym, m, r)
+
+    def residue(self, s: int):
+        r = s % self.period or self.period
+        return r, (s - r) // self.period
+
+    def value(self, s: int):
+        r, k = self.residue(s)
+        out = 0
+        for c in reversed(self.polys[r]):
+            out = out * k + c
+        return out
+
+    def root_bound(self, r: int) -> int:
+        """A ``k`` past which the polynomial of residue ``r`` keeps the sign of its leading coefficient."""
+        p = _trim(self.polys[r])
+        n = len(p) - 1
+        if n < 1:
+            return 0
+        lead = abs(p[n])
+        bound = 0.0
+        for i in range(n):
+            c = abs(p[i]) / lead
+            if c:
+                root = float(c / 2 if i == 0 else c) ** (1.0 / (n - i))
+                bound = max(bound, root)
+        return int(math.ceil(2 * bound)) + 1
+
+    def tail_sign(self, r: int) -> int:
+        p = _trim(self.polys[r])
+        return (p[-1] > 0) - (p[-1] < 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quasi(expr, sym) -> Quasi:
+    return Quasi(expr, sym)
+
+
+def _holds(cmp_values, atoms) -> bool:
+    for atom in atoms:
+        if not any((v == 0) if op == EQ else (v >= 0) for v, op in (cmp_values[id(c)] for c in atom)):
+            return False
+    return True
+
+
+def _solve_single(sym, atoms, domain):
+    """(valid sizes, domain sizes) of ``sym`` for atoms in that symbol alone, as SizeSets on a common grid."""
+    cmps = [c for atom in atoms + domain for c in atom]
+    quasis = {}
+    for c in cmps:
+        if id(c) not in quasis:
+            quasis[id(c)] = _quasi(c.expr, sym) if type(c.expr) is not int else None
+    period = 1
+    for q in quasis.values():
+        if q is not None:
+            period = math.lcm(period, q.period)
+    if period > MAX_PERIOD:
+        raise _Unsupported("period too large")
+    k_max = 0
+    for q in quasis.values():
+        if q is not None:
+            for r in range(1, q.period + 1):
+                k_max = max(k_max, (q.root_bound(r) + 1) * q.period // period + 1)
+    threshold = period * (k_max + 1) + 1
+    if threshold > MAX_POSITIONS:
+        raise _Unsupported("sizes too large")
+
+    valid_below, dom_below = set(), set()
+    for s in range(1, threshold):
+        vals = {}
+        for c in cmps:
+            q = quasis[id(c)]
+            vals[id(c)] = (c.expr if q is None else q.value(s), c.op)
+        in_dom = _holds(vals, domain)
+        if in_dom:
+            dom_below.add(s)
+            if _holds(vals, atoms):
+                valid_below.add(s)
+    valid_res, dom_res = set(), set()
+    for r in range(period):
+        vals = {}
+        for c in cmps:
+            q = quasis[id(c)]
+            if q is None:
+                vals[id(c)] = (c.expr, c.op)
+            else:
+                rr = r % q.period or q.period
+                p = _trim(q.polys[rr])
+                vals[id(c)] = (q.tail_sign(rr) if len(p) > 1 else p[0], c.op)
+        if _holds(vals, domain):
+            dom_res.add(r)
+            if _holds(vals, atoms):
+                valid_res.add(r)
+    return (SizeSet(period, threshold, frozenset(valid_below), frozenset(valid_res)),
+            SizeSet(period, threshold, frozenset(dom_below), frozenset(dom_res)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verdicts
+
+
+@dataclass
+class Verdict:
+    """The answer for a conjunction of atoms: ``status`` is "always", "never", "some" or "unknown"."""
+
+    status: str
+    condition: str = ""  # for "some": the condition in the user's names
+    example: dict = field(default_factory=dict)  # for "some": symbol name -> a smallest satisfying value
+    sets: dict = field(default_factory=dict)  # symbol name -> SizeSet of valid sizes, for single-symbol groups
+    solutions: frozenset = frozenset()  # for coupled symbols: {((name, (sizes...)), ...)}, each a set of choices
+
+    @property
+    def always(self) -> bool:
+        return self.status == "always"
+
+    @property
+    def never(self) -> bool:
+        return self.status == "never"
+
+    @property
+    def some(self) -> bool:
+        return self.status == "some"
+
+    def example_text(self) -> str:
+        return example_text(self.example)
+
+    def key(self) -> tuple:
+        """The same tuple for verdicts that accept the same sizes."""
+        return (self.status, tuple(sorted((n, s.canonical()) for n, s in self.sets.items())), self.solutions)
+
+
+def example_text(example: dict) -> str:
+    """``H = W = 28`` when the values agree, else ``H = 28, W = 32``."""
+    if not example:
+        return ""
+    names = sorted(example)
+    values = {example[n] for n in names}
+    if len(values) == 1 and len(names) > 1:
+        return " = ".join(names) + f" = {example[names[0]]}"
+    return ", ".join(f"{n} = {example[n]}" for n in names)
+
+
+def _symbols(atom) -> frozenset:
+    out = set()
+    for c in atom:
+        if type(c.expr) is not int and c.expr is not None:
+            out |= c.expr.free_symbols
+    return frozenset(out)
+
+
+def _const_holds(atom) -> bool:
+    return any((c.expr == 0) if c.op == EQ else (c.expr >= 0) for c in atom)
+
+
+def solve(atoms, domain=()) -> Verdict:
+    """Whether every atom holds, for all sizes of the domain ("always"), none ("never") or some ("some")."""
+    atoms, domain = list(atoms), list(domain)
+    for atom in atoms + domain:
+        if any(c.expr is None for c in atom):
+            return Verdict("unknown")
+    const = [a for a in atoms if not _symbols(a)]
+    if any(not _const_holds(a) for a in domain if not _symbols(a)):
+        return Verdict("unknown")
+    if any(not _const_holds(a) for a in const):
+        return Verdict("never")
+    atoms = [a for a in atoms if _symbols(a)]
+    domain = [a for a in domain if _symbols(a)]
+    if not atoms:
+        return Verdict("always")
+    groups = _groups(atoms, domain)
+    status, conditions, example, sets, solutions = "always", [], {}, {}, frozenset()
+    try:
+        for syms, g_atoms, g_domain in groups:
+            if len(syms) == 1:
+                sym = next(iter(syms))
+                valid, dom = _solve_single(sym, g_atoms, g_domain)
+                if dom.empty:
+                    return Verdict("unknown")
+                if valid == dom:
+                    continue
+                if valid.empty:
+                    status = "never"
+                    continue
+                sets[sym.name] = valid
+                conditions.append(valid.describe(sym.name))
+                example[sym.name] = valid.smallest()
+            else:
+                sub = _solve_product(syms, g_atoms, g_domain)
+                if sub is None:
+                    return Verdict("unknown")
+                if sub.never:
+                    status = "never"
+                    continue
+                conditions.append(sub.condition)
+                example.update(sub.example)
+                solutions |= sub.solutions
+            if status != "never":
+                status = "some"
+    except _Unsupported:
+        return Verdict("unknown")
+    if status == "never":
+        return Verdict("never")
+    if status == "always":
+        return Verdict("always")
+    return Verdict("some", " and ".join(_wrap(c) for c in conditions) if len(conditions) > 1 else conditions[0],
+                   example, sets, solutions)
+
+
+def _wrap(text: str) -> str:
+    return f"({text})" if " or " in text else text
+
+
+def _groups(atoms, domain):
+    """Atoms and domain atoms grouped by connected symbols: [(symbols, atoms, domain atoms)]."""
+    parent = {}
+
+    def find(s):
+        while parent.setdefault(s, s) != s:
+            s = parent[s]
+        return s
+
+    for atom in atoms + domain:
+        syms = sorted(_symbols(atom), key=lambda s: s.name)
+        for s in syms[1:]:
+            parent[find(s)] = find(syms[0])
+        if syms:
+            find(syms[0])
+    by_root = {}
+    for atom in atoms:
+        syms = _symbols(atom)
+        root = find(next(iter(syms)))
+        by_root.setdefault(root, [set(), [], []])
+        by_root[root][0] |= syms
+        by_root[root][1].append(atom)
+    for atom in domain:
+        syms = _symbols(atom)
+        root = find(next(iter(syms)))
+        if root in by_root:
+            by_root[root][0] |= syms
+            by_root[root][2].append(atom)
+    return [(frozenset(v[0]), v[1], v[2]) for _, v in sorted(by_root.items(), key=lambda kv: kv[0].name)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a product of single-symbol factors equal to a constant
+
+
+def _solve_product(syms, atoms, domain) -> Optional[Verdict]:
+    """``K * f(H) * g(W) * ... == c`` with each factor a size of one symbol, and any atoms in one symbol each; None
+    if the atoms are not of that form."""
+    coupled = [a for a in atoms if len(_symbols(a)) > 1]
+    if len(coupled) != 1 or len(coupled[0]) != 1 or coupled[0][0].op != EQ:
+        return None
+    restrictions = [a for a in atoms if len(_symbols(a)) == 1]
+    domain = [a for a in domain if len(_symbols(a)) == 1]  # the others follow from every factor being >= 1
+    const, rest = sympy.sympify(coupled[0][0].expr).as_coeff_Add()
+    if not rest.is_Mul:
+        rest = sympy.factor(rest)
+    coeff = sympy.Integer(1)
+    factors = {}
+    for f in rest.as_ordered_factors():
+        if not f.free_symbols:
+            coeff *= f
+            continue
+        c, f = f.as_content_primitive()
+        coeff *= c
+        fs = f.free_symbols
+        if len(fs) != 1:
+            return None
+        s = next(iter(fs))
+        factors[s] = factors.get(s, sympy.Integer(1)) * f
+    if set(factors) != set(syms) or coeff == 0:
+        return None
+    target = Fraction(-int(sympy.fraction(const)[0]) * int(sympy.fraction(coeff)[1]),
+                      int(sympy.fraction(const)[1]) * int(sympy.fraction(coeff)[0]))
+    if target.denominator != 1 or target < 1:
+        # every factor is a size (>= 1): the product cannot be this
+        return Verdict("never")
+    t = int(target)
+    choices = {}
+    for s, f in sorted(factors.items(), key=lambda kv: kv[0].name):
+        s_domain = [a for a in domain if _symbols(a) == {s}] + [ge(f, 1)]
+        s_restrictions = [a for a in restrictions if _symbols(a) == {s}]
+        bounded, dom = _solve_single(s, [le(f, t)] + s_restrictions, s_domain)
+        if dom.empty:
+            return None
+        if not bounded.finite:
+            return None
+        q = _quasi(f, s)
+        by_value = {}
+        for size in bounded.members():
+            v = q.value(size)
+            if v.denominator == 1 and t % int(v) == 0:
+                by_value.setdefault(int(v), []).append(size)
+        choices[s] = by_value
+    order = sorted(choices, key=lambda s: s.name)
+    solutions = []
+    explored = 0
+
+    def search(i, remaining, picked):
+        nonlocal explored
+        explored += 1
+        if explored > MAX_SOLUTIONS:
+            raise _Unsupported("too many combinations")
+        if i == len(order):
+            if remaining == 1:
+                solutions.append(dict(picked))
+            return
+        for v, sizes_ in choices[order[i]].items():
+            if remaining % v == 0:
+                picked[order[i]] = sizes_
+                search(i + 1, remaining // v, picked)
+        picked.pop(order[i], None)
+
+    search(0, t, {})
+    if not solutions:
+        return Verdict("never")
+    product = sympy.Mul(*[factors[s] for s in order])
+    condition = f"{dims.pretty(product)} = {t}"
+    if restrictions:
+        condition += " and " + " and ".join(
+            _solve_single(s, [a for a in restrictions if _symbols(a) == {s}],
+                          [a for a in domain if _symbols(a) == {s}])[0].describe(s.name)
+            for s in order if any(_symbols(a) == {s} for a in restrictions))
+    found = frozenset(tuple((s.name, tuple(sol[s])) for s in order) for sol in solutions)
+    return Verdict("some", condition, _smallest_example(solutions, order), solutions=found)
+
+
+def _smallest_example(solutions, order) -> dict:
+    """A smallest solution, preferring one where every symbol has the same value (a square input)."""
+    best_equal = None
+    for sol in solutions:
+        common = set(sol[order[0]])
+        for s in order[1:]:
+            common &= set(sol[s])
+        if common:
+            v = min(common)
+            if best_equal is None or v < best_equal:
+                best_equal = v
+    if best_equal is not None:
+        return {s.name: best_equal for s in order}
+    best = min(solutions, key=lambda sol: (max(min(sol[s]) for s in order), [min(sol[s]) for s in order]))
+    return {s.name: min(best[s]) for s in order}

@@ -1,0 +1,210 @@
+"""The PyTorch front end: a target (``net.py:build``, an ``nn.Module``, a pickled module) becomes a Graph.
+
+Every module of a known family becomes a node with its declared attributes and its actual parameter shapes (the
+declared-versus-actual rules need nothing more, so they run even without an input shape or when the forward cannot
+be followed); with ``--input-shape`` the forward pass is traced on fake tensors (:mod:`.torch_trace`), recording each
+module call and tensor operation with its shapes. Shapes are final when the front end is done: the graph is marked
+``propagated`` so convlint's propagation leaves PyTorch's own answers alone.
+
+``graph.meta["torch_trace"]`` says how far the trace went: None when the forward ran to its end, else a dict with
+``kind`` (``no-input``, ``not-built``, ``refused``, ``limit``, ``raised``), ``reason`` and where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from .. import dims
+from ..errors import UsageError
+from ..ir import Graph, Node, Origin, Value
+from . import torch_modules, torch_target
+from .torch_dims import SymbolTable
+from .torch_trace import Tracer
+
+OPSET = {"": 21}
+_SIGNATURE = ("in_channels", "out_channels", "kernel_size", "groups", "in_features", "out_features", "num_features",
+              "num_groups", "num_channels", "normalized_shape", "num_embeddings", "embedding_dim", "input_size",
+              "hidden_size", "embed_dim", "num_heads")
+
+
+def load(target, input_shapes=(), input_dtypes=(), weights=None, trust_pickle=False) -> Graph:
+    """The Graph for a PyTorch target; an unusable target raises InputError with one line."""
+    loaded = torch_target.load(target, trust_pickle)
+    if isinstance(loaded, torch_target.ConstructionFailure):
+        return construction_graph(loaded)
+    if weights:
+        torch_target.apply_weights(loaded, weights)
+    return describe(loaded, input_shapes, input_dtypes)
+
+
+def _new_graph(file) -> Graph:
+    g = Graph(opset=dict(OPSET), file=file)
+    g.meta["propagated"] = True
+    g.meta["torch_trace"] = None
+    return g
+
+
+def construction_graph(failure) -> Graph:
+    """A one-node graph for a layer PyTorch refused to construct, so a rule can say why."""
+    graph = _new_graph(failure.file or failure.name)
+    shown = ", ".join(f"{k}={failure.declared[k]}" for k in _SIGNATURE if k in failure.declared)
+    name = f"{failure.module_class}({shown})"
+    op = failure.kind.op if failure.kind is not None else f"torch.{failure.module_class}"
+    node = Node(op, name, [], [], {}, origin=Origin("torch", failure.file, failure.line, None, failure.module_class),
+                declared=failure.declared)
+    node.meta.update(torch_error=failure.error, torch_error_certain=True, construction_error=failure.error)
+    graph.nodes.append(node)
+    graph.meta["torch_trace"] = {"kind": "not-built", "node": name, "file": failure.file, "line": failure.line,
+                                 "module": None, "reason": f"PyTorch refused to construct {failure.module_class} "
+                                                           f"({failure.error})"}
+    return graph
+
+
+def describe(loaded, input_shapes=(), input_dtypes=()) -> Graph:
+    model = loaded.module
+    graph = _new_graph(loaded.file or loaded.name)
+    graph.meta["torch_notes"] = list(loaded.notes)
+    device = _common_device(model)
+    table = SymbolTable()
+    mode = FakeTensorMode(shape_env=table.env, allow_non_fake_inputs=True)
+    with preserved(model):
+        params = _swap_in_fakes(model, mode, graph, device)
+        tracer = Tracer(model, graph, table, mode, params, loaded.sites, device)
+        if input_shapes:
+            with mode:
+                args, kwargs = _inputs(model, tracer, input_shapes, input_dtypes, device)
+                stopped = tracer.run(args, kwargs)
+        else:
+            stopped = {"kind": "no-input", "node": None, "module": None, "file": None, "line": None,
+                       "reason": "no input shape given, so the forward pass was not followed"}
+        for path, m in model.named_modules():
+            found = torch_modules.declared_kind(m)
+            if found is None or tracer.calls[id(m)]:
+                continue
+            kind = found[0]
+            node = tracer.module_node(m, kind, path, [None] * kind.data_inputs, walk=False)
+            node.meta["repeat_call"] = False
+            node.meta["not_called"] = True
+            graph.nodes.append(node)
+    if stopped is not None:
+        stopped.setdefault("model", type(model).__name__)
+    graph.meta["torch_trace"] = stopped
+    return graph
+
+
+def _common_device(model) -> torch.device:
+    devices = {t.device for t in model.parameters()} | {t.device for t in model.buffers()}
+    if not devices:
+        return torch.device("cpu")
+    if len(devices) == 1:
+        return devices.pop()
+    return torch.device("meta")  # a model half on meta (weights applied to a meta model, say): trace it all on meta
+
+
+def _swap_in_fakes(model, mode, graph, device) -> dict:
+    """Replace every parameter, buffer and tensor attribute with a fake tensor of the same shape, so that nothing the
+    forward pass does in place reaches the model; returns id(fake) -> Value."""
+    names = {}
+    for mname, m in model.named_modules(remove_duplicate=False):
+        for key, t in list(m._parameters.items()) + list(m._buffers.items()) + _tensor_attributes(m):
+            if t is not None:
+                names.setdefault(id(t), f"{mname}.{key}" if mname else key)
+    fakes, out = {}, {}
+    for m in model.modules():
+        for store in (m._parameters, m._buffers, dict(_tensor_attributes(m))):
+            for key, t in list(store.items()):
+                if t is None or torch_modules.param_shape(t) is None:
+                    continue
+                fake = fakes.get(id(t))
+                if fake is None:
+                    src = t if t.device == device else t.to("meta")
+                    fake = mode.from_tensor(src, static_shapes=True)
+                    fakes[id(t)] = fake
+                    v = Value(names.get(id(t), key), tuple(int(d) for d in t.shape), str(t.dtype).replace("torch.", ""),
+                              is_param=True)
+                    graph.values[v.name] = v
+                    out[id(fake)] = v
+                if store is m._parameters or store is m._buffers:
+                    store[key] = fake
+                else:
+                    m.__dict__[key] = fake
+    return out
+
+
+def _tensor_attributes(m) -> list:
+    """Tensors kept as plain attributes of a module (not registered as parameters or buffers)."""
+    return [(k, v) for k, v in m.__dict__.items() if isinstance(v, torch.Tensor)]
+
+
+@contextlib.contextmanager
+def preserved(model):
+    """Restore every module's state afterwards: attributes, parameters, buffers, children, class."""
+    saved = [(m, m.__class__, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+             for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, cls, attrs, params, buffers, children in saved:
+            if m.__class__ is not cls:
+                m.__class__ = cls
+            m.__dict__.clear()
+            m.__dict__.update(attrs)
+            for store, content in ((m._parameters, params), (m._buffers, buffers), (m._modules, children)):
+                store.clear()
+                store.update(content)
+
+
+def _inputs(model, tracer, specs, dtypes, device):
+    """Fake input tensors for ``model.forward`` from the ``--input-shape`` (and ``--input-dtype``) specs."""
+    try:
+        sig = inspect.signature(model.forward)
+        params = list(sig.parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    P = inspect.Parameter
+    positional = [p.name for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
+    var_args = any(p.kind == P.VAR_POSITIONAL for p in params)
+    var_kw = any(p.kind == P.VAR_KEYWORD for p in params)
+    keywords = [p.name for p in params if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)]
+    by_position = [s for s in specs if s.name is None]
+    by_name = [s for s in specs if s.name is not None]
+    if len(by_position) > len(positional) and not var_args:
+        raise UsageError(f"{len(by_position)} --input-shape values given, but {type(model).__name__}.forward takes "
+                         f"{len(positional)} positional input(s): {', '.join(positional) or 'none'}")
+    for s in by_name:
+        if s.name not in keywords and not var_kw:
+            raise UsageError(f"--input-shape {s.name}=...: {type(model).__name__}.forward has no input {s.name!r}; "
+                             f"its inputs are: {', '.join(keywords) or 'none'}")
+    default = _default_dtype(model)
+    pos_dtypes = [d for d in dtypes if d.name is None]
+    named_dtypes = {d.name: d.dtype for d in dtypes if d.name is not None}
+    args, kwargs = [], {}
+    for i, spec in enumerate(by_position):
+        name = positional[i] if i < len(positional) else f"input{i}"
+        dt = named_dtypes.get(name) or (pos_dtypes[i].dtype if i < len(pos_dtypes) else None)
+        args.append(_input(tracer, name, spec.dims, dt or default, device))
+    for spec in by_name:
+        kwargs[spec.name] = _input(tracer, spec.name, spec.dims, named_dtypes.get(spec.name) or default, device)
+    return args, kwargs
+
+
+def _default_dtype(model):
+    for t in model.parameters():
+        if t.is_floating_point():
+            return str(t.dtype).replace("torch.", "")
+    return "float32"
+
+
+def _input(tracer, name, shape, dtype_name, device):
+    sizes = [d if type(d) is int else tracer.table.user_symint(str(d)) for d in shape]
+    dtype = getattr(torch, dtype_name)
+    t = torch.empty(sizes, dtype=dtype, device=device)
+    v = Value(name, tuple(d if type(d) is int else dims.symbol(str(d)) for d in shape), dtype_name)
+    tracer.values[id(t)] = (t, v)
+    tracer.graph.values[name] = v
+    tracer.graph.inputs.append(v)
+    return t

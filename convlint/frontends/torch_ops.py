@@ -1,0 +1,148 @@
+"""Tensor operations read as ONNX nodes, so a call PyTorch refuses can be described, checked and stepped over.
+
+Each builder takes the tracer and the call's arguments and returns ``(op, attrs, inputs)`` with ONNX semantics, or
+None when the call does not fit the ONNX op (``x.view(torch.int8)``); the op is then recorded as ``torch.<name>``.
+:data:`SHAPE_ONLY` ops are never run by PyTorch: their outputs come from convlint (PyTorch's own shape code for
+``interpolate`` fixes symbolic sizes to their example values).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import torch
+
+from .. import dims
+from ..shapes import as_data
+
+
+def arg(args, kwargs, i: int, name: str, default=None):
+    if i < len(args):
+        return args[i]
+    return kwargs.get(name, default)
+
+
+def _ints(v, n):
+    return list(v) if isinstance(v, (tuple, list)) else [v] * n
+
+
+def _binary(op):
+    def build(t, args, kwargs):
+        other = arg(args, kwargs, 1, "other")
+        if len(args) < 1:
+            return None
+        return op, {}, [t.operand(args[0]), t.operand(other)]
+    return build
+
+
+def _concat(t, args, kwargs):
+    tensors = arg(args, kwargs, 0, "tensors")
+    if not isinstance(tensors, (list, tuple)) or not tensors:
+        return None
+    return "Concat", {"axis": int(arg(args, kwargs, 1, "dim", 0))}, [t.operand(x) for x in tensors]
+
+
+def _matmul(t, args, kwargs):
+    return "MatMul", {}, [t.operand(args[0]), t.operand(arg(args, kwargs, 1, "other"))]
+
+
+def _reshape(t, args, kwargs):
+    shape = args[1:] if len(args) > 1 else [kwargs.get("shape", kwargs.get("size"))]
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+        shape = shape[0]
+    if any(not isinstance(d, (int, torch.SymInt)) for d in shape):
+        return None  # view(dtype)
+    target = [t.table.dim(d) if not (type(d) is int and d == -1) else -1 for d in shape]
+    data = as_data(target) if all(d is not None for d in target) else None
+    return "Reshape", {}, [t.operand(args[0]), t.const_value(data, (len(target),), "int64")]
+
+
+def _flatten(t, args, kwargs):
+    x = t.operand(args[0])
+    if x.shape is None:
+        return None
+    rank = len(x.shape)
+    start = int(arg(args, kwargs, 1, "start_dim", 0))
+    end = int(arg(args, kwargs, 2, "end_dim", -1))
+    start, end = start % max(rank, 1), end % max(rank, 1)
+    target = list(x.shape[:start]) + [dims.product(x.shape[start:end + 1])] + list(x.shape[end + 1:])
+    data = as_data(target) if all(d is not None for d in target) else None
+    return "Reshape", {}, [x, t.const_value(data, (len(target),), "int64")]
+
+
+def _conv(transposed):
+    def build(t, args, kwargs):
+        w = arg(args, kwargs, 1, "weight")
+        if not isinstance(w, torch.Tensor) or w.dim() < 3:
+            return None
+        n = w.dim() - 2
+        bias = arg(args, kwargs, 2, "bias")
+        stride = _ints(arg(args, kwargs, 3, "stride", 1), n)
+        padding = arg(args, kwargs, 4, "padding", 0)
+        if transposed:
+            out_pad = _ints(arg(args, kwargs, 5, "output_padding", 0), n)
+            groups = arg(args, kwargs, 6, "groups", 1)
+            dilation = _ints(arg(args, kwargs, 7, "dilation", 1), n)
+        else:
+            dilation = _ints(arg(args, kwargs, 5, "dilation", 1), n)
+            groups = arg(args, kwargs, 6, "groups", 1)
+        attrs = {"group": int(groups), "strides": stride, "dilations": dilation}
+        if isinstance(padding, str):
+            if padding == "same":
+                attrs["auto_pad"] = "SAME_UPPER"
+            else:
+                attrs["pads"] = [0] * (2 * n)
+        else:
+            attrs["pads"] = _ints(padding, n) * 2
+        if transposed:
+            attrs["output_padding"] = out_pad
+        inputs = [t.operand(args[0]), t.operand(w), t.operand(bias) if bias is not None else None]
+        return ("ConvTranspose" if transposed else "Conv"), attrs, inputs
+    return build
+
+
+def _linear(t, args, kwargs):
+    x, w = t.operand(args[0]), arg(args, kwargs, 1, "weight")
+    bias = arg(args, kwargs, 2, "bias")
+    if not isinstance(w, torch.Tensor):
+        return None
+    return t.linear_node_parts(x, t.operand(w), t.operand(bias) if bias is not None else None)
+
+
+BUILDERS = {
+    "cat": _concat, "concat": _concat, "concatenate": _concat,
+    "matmul": _matmul, "__matmul__": _matmul, "mm": _matmul, "bmm": _matmul,
+    "view": _reshape, "reshape": _reshape, "flatten": _flatten,
+    "conv1d": _conv(False), "conv2d": _conv(False), "conv3d": _conv(False),
+    "conv_transpose1d": _conv(True), "conv_transpose2d": _conv(True), "conv_transpose3d": _conv(True),
+    "linear": _linear,
+}
+for _names, _op in ((("add", "__add__", "__radd__", "__iadd__", "add_"), "Add"),
+                    (("sub", "__sub__", "__rsub__", "__isub__", "sub_", "subtract"), "Sub"),
+                    (("mul", "__mul__", "__rmul__", "__imul__", "mul_", "multiply"), "Mul"),
+                    (("div", "__truediv__", "__rtruediv__", "__itruediv__", "div_", "true_divide", "divide"), "Div"),
+                    (("maximum",), "Max"), (("minimum",), "Min"), (("pow", "__pow__"), "Pow")):
+    for _name in _names:
+        BUILDERS[_name] = _binary(_op)
+
+
+def interpolate_shape(t, args, kwargs):
+    """The output dims of ``F.interpolate`` as PyTorch computes them: ``size``, or ``floor(D * scale)``."""
+    x = args[0]
+    shape = t.table.shape(x.shape)
+    n = len(shape) - 2
+    size = arg(args, kwargs, 1, "size")
+    scale = arg(args, kwargs, 2, "scale_factor")
+    if size is not None:
+        spatial = [t.table.dim(s) for s in _ints(size, n)]
+    elif scale is not None:
+        spatial = []
+        for d, s in zip(shape[2:], _ints(scale, n)):
+            f = Fraction(float(s)).limit_denominator(1000)
+            spatial.append(dims.floordiv(dims.mul(d, f.numerator), f.denominator))
+    else:
+        return None
+    return tuple(shape[:2]) + tuple(spatial)
+
+
+SHAPE_ONLY = {"interpolate": ("Resize", interpolate_shape), "upsample": ("Resize", interpolate_shape)}

@@ -1,0 +1,589 @@
+"""Tracing with recovery: follow a module's forward pass on fake tensors and record it as a Graph.
+
+The forward runs under torch's ``FakeTensorMode`` with a ``ShapeEnv``, so sizes the user named (``N``, ``H``) stay
+symbolic and no weight is read or allocated. Two interceptors record what happens, with the call site in the user's
+code and the module path:
+
+- ``nn.Module.__call__`` is patched for the duration: a module convlint knows (:mod:`.torch_modules`) becomes one
+  node with ONNX semantics (``Conv``, ``Gemm``, ``BatchNormalization``...), its parameters as inputs and its declared
+  attributes in ``node.declared``; any other module is stepped into.
+- a ``TorchFunctionMode`` records tensor operations (``torch.cat``, ``x.view``, ``+``, ``F.conv2d``...) as nodes.
+
+Recovery: when PyTorch refuses a call (a layer whose input does not fit its weight), the refusal is recorded on the
+node (``node.meta["torch_error"]``), the output shape the weight implies comes from convlint's shape functions, a
+fake tensor of that shape is handed back, and the forward goes on: every fault comes out in one run, and the rules
+judge. A call convlint cannot step over, or code that needs tensor values, stops the trace; what stopped it goes in
+``graph.meta["torch_trace"]``. Where torch fixes one of the user's symbols to its example value (a size computed in
+floating point), ``graph.meta["torch_specialized"]`` says where, so a note can say that later sizes hold for that
+value only. The model is left as it was: parameters and buffers are swapped for fakes during the
+trace and every module's state is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import logging
+import os
+import re
+import sys
+import types
+import warnings
+from collections import Counter
+
+import torch
+import torch._refs
+from torch import nn
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
+
+from .. import dims
+from ..ir import Node, Origin, Value
+from ..shapes import SHAPE_FUNCTIONS
+from . import torch_modules, torch_ops
+
+_ORIGINAL_CALL = nn.Module.__call__
+_ACTIVE = []  # the tracer whose trace is running (a stack, for safety)
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_CONVLINT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
+SHAPE_CTX = types.SimpleNamespace(opset={"": 21}, ir_version=10, errors=[], fallback_ops=set())
+
+# Exceptions that mean "a shape-only trace cannot follow this", not "PyTorch refuses this model".
+_LIMITS = ("DataDependentOutputException", "DynamicOutputShapeException", "UnsupportedOperatorException",
+           "UnsupportedFakeTensorException", "GuardOnDataDependentSymNode", "UnsupportedMutationAliasingException")
+_LIMIT_MARKERS = ("data-dependent", "data dependent", "symbolic sizes", "data pointer", "meta tensor", "FakeTensor",
+                  "fake tensor", "Cannot copy out of meta", "unbacked")
+_NEEDS_DATA = frozenset({"item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__", "__array__",
+                         "nonzero", "unique", "masked_select", "argwhere", "bincount", "repeat_interleave"})
+
+
+class TraceStop(BaseException):
+    """Ends a trace early. A BaseException, so that a model's ``except Exception`` cannot swallow it."""
+
+    def __init__(self, reason: str, where: dict):
+        super().__init__(reason)
+        self.reason = reason
+        self.where = where
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+def is_limitation(e: BaseException) -> bool:
+    if type(e).__name__ in _LIMITS or isinstance(e, NotImplementedError):
+        return True
+    text = str(e)
+    return any(m in text for m in _LIMIT_MARKERS)
+
+
+def is_user_file(filename: str) -> bool:
+    if filename.startswith("<") or filename.startswith(_TORCH_DIR) or filename.startswith(_CONVLINT_DIR):
+        return False
+    if filename.startswith(_STDLIB_DIR) and "site-packages" not in filename[len(_STDLIB_DIR):]:
+        return False
+    return True
+
+
+def display_path(filename: str) -> str:
+    """A file as the user would type it: relative to the working directory when inside it."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return filename
+    full = os.path.abspath(filename)
+    if full.startswith(cwd + os.sep):
+        return os.path.relpath(full, cwd)
+    return filename
+
+
+def user_frame(frame=None, stop=None):
+    """(file, line) of the innermost frame in the user's code (not torch, convlint or the standard library), looking
+    no further out than the frame ``stop``."""
+    f = _user_frame(frame or sys._getframe(1), stop)
+    return (display_path(f.f_code.co_filename), f.f_lineno) if f is not None else (None, None)
+
+
+def _user_frame(f, stop=None):
+    while f is not None and f is not stop:
+        if is_user_file(f.f_code.co_filename):
+            return f
+        f = f.f_back
+    return None
+
+
+def code_at(filename: str, line: int) -> str:
+    """The source line, stripped, for messages (empty when not available)."""
+    return linecache.getline(filename, line).strip() if filename and line else ""
+
+
+def _tensors(obj, out=None, depth=0):
+    """Every tensor in a (possibly nested) output, in order."""
+    if out is None:
+        out = []
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif depth < 4 and isinstance(obj, (tuple, list)):
+        for x in obj:
+            _tensors(x, out, depth + 1)
+    elif depth < 4 and isinstance(obj, dict):
+        for x in obj.values():
+            _tensors(x, out, depth + 1)
+    return out
+
+
+def _dtype_name(t) -> str:
+    return str(t.dtype).replace("torch.", "")
+
+
+def _constant_pad(input, pad, mode="constant", value=None):
+    """``F.pad`` by torch's reference implementation for constant padding: the C++ kernel reads every size of the
+    input, which fixes the user's symbols (``N``, ``H``) to their example values even where the padding is zero."""
+    if mode != "constant":
+        return F.pad(input, pad, mode, value)
+    return torch._refs.constant_pad_nd(input, pad, 0 if value is None else value)
+
+
+# Torch functions run by another implementation that computes the same result and keeps sizes symbolic.
+_SYMBOLIC_IMPL = {F.pad: _constant_pad, torch.constant_pad_nd: torch._refs.constant_pad_nd}
+
+
+def op_name(func) -> str:
+    name = getattr(func, "__name__", None)
+    if name == "__get__":
+        owner = getattr(func, "__self__", None)
+        name = getattr(owner, "__name__", name)
+    return name or type(func).__name__
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        t = self.tracer
+        if t.busy:
+            return func(*args, **kwargs)
+        return t.call_op(func, args, kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_torch():
+    """Silence what torch and the model log or warn while convlint traces it: refusals become findings instead."""
+    loggers = [logging.getLogger(n) for n in ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes",
+                                              "torch._dynamo")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _patched_call(module, *args, **kwargs):
+    if not _ACTIVE or _ACTIVE[-1].busy:
+        return _ORIGINAL_CALL(module, *args, **kwargs)
+    return _ACTIVE[-1].call_module(module, args, kwargs)
+
+
+class Tracer:
+    """One trace of one model into ``graph``."""
+
+    def __init__(self, model, graph, table, mode, params: dict, sites, device):
+        self.model = model
+        self.graph = graph
+        self.table = table
+        self.mode = mode
+        self.params = params  # id(fake parameter or buffer) -> Value
+        self.sites = sites  # module -> (file, line) where it was constructed
+        self.device = device
+        self.paths = {}
+        for path, m in model.named_modules(remove_duplicate=True):
+            self.paths.setdefault(id(m), path)
+        self.values = {}  # id(tensor) -> (tensor, Value)
+        self.names = Counter()
+        self.stack = []  # module paths being called, outermost first
+        self.busy = 0
+        self.calls = Counter()  # id(module) -> leaf calls recorded
+        self.failed_in = None  # the innermost module an exception passed through
+        self.base_frame = None  # the frame that runs the trace: call sites are looked for inside it only
+        self.specialized = graph.meta.setdefault("torch_specialized", {})  # symbol name -> where torch fixed it
+        self._replacements = self._guards = 0
+
+    # -- running --------------------------------------------------------------------------------------------------
+
+    def run(self, args, kwargs):
+        """Run the forward; returns None, or a dict saying where and why the trace stopped."""
+        nn.Module.__call__ = _patched_call
+        _ACTIVE.append(self)
+        self.base_frame = sys._getframe()
+        try:
+            with _quiet_torch(), _Recorder(self), torch.no_grad():
+                out = self.model(*args, **kwargs)
+            self.graph.outputs = [self.value_of(x) for x in _tensors(out)]
+            return None
+        except TraceStop as s:
+            return dict(s.where, reason=s.reason)
+        except Exception as e:
+            return self._stopped_by(e)
+        finally:
+            _ACTIVE.pop()
+            nn.Module.__call__ = _ORIGINAL_CALL
+
+    def _stopped_by(self, e: BaseException) -> dict:
+        file = line = code = None
+        tb = e.__traceback__
+        while tb is not None:
+            if is_user_file(tb.tb_frame.f_code.co_filename):
+                file, line = display_path(tb.tb_frame.f_code.co_filename), tb.tb_lineno
+                code = code_at(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+            tb = tb.tb_next
+        if is_limitation(e):
+            reason = (f"{'`' + code + '` ' if code else 'the forward pass '}needs the values of a tensor, which a "
+                      f"shape-only trace does not have ({type(e).__name__})")
+            kind = "limit"
+        else:
+            reason = f"{'`' + code + '` ' if code else 'the forward pass '}raised {type(e).__name__}: " \
+                     f"{self.table.rename(first_line(e))}"
+            kind = "raised"
+        return {"kind": kind, "module": self.failed_in, "file": file, "line": line, "reason": reason}
+
+    @contextlib.contextmanager
+    def quiet(self):
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+
+    # -- values ---------------------------------------------------------------------------------------------------
+
+    def name(self, base: str) -> str:
+        self.names[base] += 1
+        n = self.names[base]
+        return base if n == 1 else f"{base}#{n}"
+
+    def value_of(self, t) -> Value:
+        hit = self.values.get(id(t))
+        if hit is not None and hit[0] is t:
+            return hit[1]
+        v = self.params.get(id(t))
+        if v is None:
+            v = Value(self.name("tensor"), self.table.shape(t.shape), _dtype_name(t))
+            self.graph.values[v.name] = v
+        self.values[id(t)] = (t, v)
+        return v
+
+    def operand(self, x):
+        """The Value for a call argument: a tensor's, or a constant for a Python number."""
+        if x is None:
+            return None
+        if isinstance(x, torch.Tensor):
+            return self.value_of(x)
+        if isinstance(x, (int, float, bool, torch.SymInt, torch.SymFloat)):
+            v = Value(self.name("scalar"), (), "float32" if isinstance(x, (float, torch.SymFloat)) else "int64")
+            return v
+        return None
+
+    def const_value(self, data, shape, dtype) -> Value:
+        v = Value(self.name("shape"), shape, dtype)
+        v.data = data
+        return v
+
+    def linear_node_parts(self, x, w, b):
+        """A Linear layer as ONNX: ``Gemm(transB=1)`` on a 2-D input, else ``MatMul`` by the transposed weight."""
+        if x is not None and x.shape is not None and len(x.shape) != 2 and w is not None and w.shape is not None \
+                and len(w.shape) == 2:
+            wt = Value(f"{w.name}.T", (w.shape[1], w.shape[0]), w.dtype, is_param=True)
+            return "MatMul", {}, [x, wt]
+        return "Gemm", {"transB": 1}, [x, w, b]
+
+    def set_outputs(self, node, tensors) -> None:
+        outs = []
+        for i, t in enumerate(tensors):
+            v = Value(node.name if i == 0 else f"{node.name}:{i}", self.table.shape(t.shape), _dtype_name(t))
+            v.producer = node
+            self.values[id(t)] = (t, v)
+            self.graph.values[v.name] = v
+            outs.append(v)
+        node.outputs = outs
+        env = self.table.env
+        if len(env.replacements) != self._replacements or len(env.guards) != self._guards:
+            self._note_specialized(node, env.guards[self._guards:])
+            self._replacements, self._guards = len(env.replacements), len(env.guards)
+
+    def _note_specialized(self, node, guards) -> None:
+        """Note the symbols of the user's that torch has just fixed to their example values (it computed a size
+        in floating point, say): the sizes after this node hold for those values only."""
+        fixed = set()
+        for sym in self.table.user:
+            value = self.table.env.replacements.get(sym)
+            if value is not None and value.is_Integer:
+                fixed.add(sym)
+        for g in guards:
+            expr = g.expr
+            if type(expr).__name__ == "Equality" and expr.rhs.is_Integer and "Mod" not in str(expr.lhs):
+                fixed |= expr.lhs.free_symbols & set(self.table.user)
+        o = node.origin
+        for sym in fixed:
+            name = self.table.user[sym].name
+            if name not in self.specialized:
+                self.specialized[name] = {"value": self.table.hint(name), "node": node.name, "module": o.module,
+                                          "file": o.file, "line": o.line}
+
+    def materialize(self, shape, dtype, device):
+        sizes = [self.table.symint(d) for d in shape]
+        with self.quiet():
+            return torch.empty(sizes, dtype=dtype, device=device)
+
+    # -- where a call comes from ----------------------------------------------------------------------------------
+
+    def origin(self, module_path, module_class, caller=None, module=None, walk=True) -> Origin:
+        """Where a module call comes from: its call site in the user's code, else where the module was built
+        (a layer called by ``nn.Sequential``), else the innermost user frame."""
+        file = line = None
+        if caller is not None and is_user_file(caller.f_code.co_filename):
+            file, line = display_path(caller.f_code.co_filename), caller.f_lineno
+        elif module is not None and module in self.sites:
+            file, line = self.sites[module]
+        if file is None and walk:
+            file, line = user_frame(caller, self.base_frame)
+        return Origin("torch", file=file or self.graph.file, line=line, module=module_path or None,
+                      module_class=module_class)
+
+    @staticmethod
+    def _caller_of_call():
+        """The frame that called a module (skipping convlint's and torch's module-call machinery)."""
+        f = sys._getframe(2)
+        while f is not None and (f.f_code.co_filename.startswith(_CONVLINT_DIR)
+                                 or f.f_code.co_filename.endswith(os.path.join("nn", "modules", "module.py"))):
+            f = f.f_back
+        return f
+
+    # -- module calls ---------------------------------------------------------------------------------------------
+
+    def call_module(self, module, args, kwargs):
+        path = self.paths.get(id(module))
+        if path is None:
+            path = f"{self.stack[-1] + '.' if self.stack and self.stack[-1] else ''}<{type(module).__name__}>"
+        kind = torch_modules.leaf_kind(module)
+        if kind is None:
+            self.stack.append(path)
+            try:
+                return _ORIGINAL_CALL(module, *args, **kwargs)
+            except Exception:
+                if self.failed_in is None:
+                    self.failed_in = path
+                raise
+            finally:
+                self.stack.pop()
+        return self.leaf(module, kind, path, args, kwargs)
+
+    def module_node(self, module, kind, path, data, caller=None, walk=True) -> Node:
+        """The node for one call of ``module`` (``data``: the Values of its tensor inputs; Nones when not called)."""
+        own = torch_modules.own_tensors(module)
+        params = {}
+        for pname, t in own.items():
+            if t is not None:
+                params[pname] = self.params.get(id(t)) or Value(f"{path}.{pname}" if path else pname,
+                                                               torch_modules.param_shape(t), _dtype_name(t),
+                                                               is_param=True)
+        inputs = [params.get(p) for p in kind.params]
+        op, attrs = kind.op, kind.attrs(module) if kind.attrs else {}
+        if kind.op == "Gemm":
+            op, attrs, inputs = self.linear_node_parts(data[0] if data else None, params.get("weight"),
+                                                       params.get("bias"))
+            data = []
+        elif kind.weight_first:
+            inputs = inputs + list(data[:1])
+            data = []
+        elif kind.outputs is torch_modules.rnn_outputs:
+            inputs = torch_modules.rnn_weights(module, params,
+                                               lambda name, shape, dtype: Value(name, shape, dtype, is_param=True))
+        name = self.name(path or type(module).__name__)
+        node = Node(op, name, list(data) + inputs, [], attrs,
+                    origin=self.origin(path, type(module).__name__, caller, module, walk),
+                    declared=torch_modules.declared(module, kind))
+        node.meta["params"] = params
+        node.meta["module"] = path
+        return node
+
+    def leaf(self, module, kind, path, args, kwargs):
+        caller = self._caller_of_call()
+        tensors = [a for a in args if isinstance(a, torch.Tensor)][:kind.data_inputs]
+        data = [self.value_of(a) for a in tensors]
+        unbatched = False
+        if kind.spatial and data and data[0].shape is not None and len(data[0].shape) == kind.spatial + 1:
+            unbatched = True  # (C, H, W) into a 2-D layer: described as a batch of one
+            v = data[0]
+            data[0] = Value(v.name, (1,) + tuple(v.shape), v.dtype)
+        node = self.module_node(module, kind, path, data, caller)
+        self.calls[id(module)] += 1
+        node.meta["repeat_call"] = self.calls[id(module)] > 1
+        self.graph.nodes.append(node)
+        if kind.shape_only or self._surely_fits(module, kind, node, args, kwargs):
+            return self._outputs_from_shapes(node, module, kind, tensors, kwargs, unbatched)
+        try:
+            with self.quiet():
+                out = _ORIGINAL_CALL(module, *args, **kwargs)
+        except TraceStop:
+            raise
+        except Exception as e:
+            return self._recover_module(node, module, kind, tensors, kwargs, unbatched, e)
+        self.set_outputs(node, _tensors(out))
+        return out
+
+    @staticmethod
+    def _surely_fits(module, kind, node, args, kwargs) -> bool:
+        """Whether PyTorch surely accepts this call, so that its output can be computed instead of run: the layer's
+        fit holds for every value of the dims, and its one input is contiguous and of its parameters' dtype. In any
+        doubt PyTorch runs, and its refusals (a dtype mismatch, say) are kept."""
+        if kind.fits is None or kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor):
+            return False
+        x = node.inputs[0]
+        params = {n: p for n, p in node.meta["params"].items() if n in kind.params}
+        if x is None or x.shape is None or any(p.shape is None or p.dtype != x.dtype for p in params.values()):
+            return False
+        return kind.fits(module, tuple(x.shape), {n: p.shape for n, p in params.items()}) and args[0].is_contiguous()
+
+    def _recover_module(self, node, module, kind, tensors, kwargs, unbatched, e):
+        where = self._where(node)
+        if is_limitation(e):
+            raise TraceStop(f"the module needs tensor values ({type(e).__name__}: "
+                            f"{self.table.rename(first_line(e))})", dict(where, kind="limit"))
+        self._note_refusal(node, e)
+        return self._outputs_from_shapes(node, module, kind, tensors, kwargs, unbatched)
+
+    def _outputs_from_shapes(self, node, module, kind, tensors, kwargs, unbatched):
+        """The module's outputs as convlint's shape functions give them, as fake tensors for the forward to go on."""
+        where = self._where(node)
+        if kind.outputs is not None:
+            shapes = kind.outputs(module, [v.shape for v in node.inputs[:kind.data_inputs]], kwargs)
+        else:
+            shapes = self._shape_fn(node)
+        if shapes is None or any(s is None for s in shapes):
+            raise TraceStop("convlint cannot work out this layer's output size from what reaches it",
+                            dict(where, kind="refused" if "torch_error" in node.meta else "limit"))
+        if unbatched:
+            shapes = [s[1:] for s in shapes]
+        x = tensors[0] if tensors else None
+        dtype = x.dtype if x is not None and x.is_floating_point() else torch.get_default_dtype()
+        device = x.device if x is not None else self.device
+        outs = [self.materialize(s, dtype, device) for s in shapes]
+        self.set_outputs(node, outs)
+        return kind.pack(module, outs, kwargs) if kind.pack else outs[0]
+
+    def _shape_fn(self, node):
+        fn = SHAPE_FUNCTIONS.get(node.op)
+        if fn is None:
+            return None
+        try:
+            return [o.shape for o in fn(node, SHAPE_CTX)][:max(len(node.outputs), 1)]
+        except Exception:
+            return None
+
+    def _note_refusal(self, node, e) -> None:
+        """Record PyTorch's refusal. It proves nothing when an input's size is unknown (one convlint made up), and
+        holds only for the example sizes torch tried when the sizes it complains about are symbolic: those go with
+        it."""
+        data = [v for v in node.inputs if v is not None and not v.is_param]
+        unknown = any(v.shape is None or None in v.shape for v in data)
+        message = self.table.rename(first_line(e))
+        node.meta["torch_error"] = message
+        node.meta["torch_error_certain"] = not unknown
+        symbols = dims.symbols_of(*[d for v in data for d in (v.shape or ())])
+        named = [s.name for s in symbols if re.search(rf"\b{re.escape(s.name)}\b", message)]
+        if named:
+            node.meta["torch_error_sizes"] = {name: self.table.hint(name) for name in named}
+
+    def _where(self, node) -> dict:
+        o = node.origin
+        return {"node": node.name, "module": o.module if o else None, "file": o.file if o else None,
+                "line": o.line if o else None}
+
+    # -- tensor operations ----------------------------------------------------------------------------------------
+
+    def call_op(self, func, args, kwargs):
+        name = op_name(func)
+        shape_only = torch_ops.SHAPE_ONLY.get(name)
+        if shape_only is not None and args and isinstance(args[0], torch.Tensor):
+            return self._shape_only(name, shape_only, args, kwargs)
+        try:
+            with self.quiet():
+                out = _SYMBOLIC_IMPL.get(func, func)(*args, **kwargs)
+        except TraceStop:
+            raise
+        except Exception as e:
+            return self._recover_op(name, args, kwargs, e)
+        outs = _tensors(out) if not isinstance(out, torch.Tensor) else [out]
+        if outs:
+            node = self._op_node(name, args, kwargs)
+            self.set_outputs(node, outs)
+        return out
+
+    def _op_node(self, name, args, kwargs) -> Node:
+        scope = self.stack[-1] if self.stack else ""
+        built = None
+        builder = torch_ops.BUILDERS.get(name)
+        if builder is not None:
+            try:
+                built = builder(self, args, kwargs)
+            except Exception:
+                built = None
+        if built is None:
+            built = (f"torch.{name}", {}, [self.value_of(x) for x in _tensors(list(args) + list(kwargs.values()))])
+        op, attrs, inputs = built
+        node = Node(op, self.name(f"{scope}.{name}" if scope else name), inputs, [], attrs,
+                    origin=self._op_origin(scope))
+        node.meta["module"] = scope
+        self.graph.nodes.append(node)
+        return node
+
+    def _op_origin(self, scope) -> Origin:
+        file, line = user_frame(sys._getframe(2), self.base_frame)
+        return Origin("torch", file=file or self.graph.file, line=line, module=scope or None)
+
+    def _recover_op(self, name, args, kwargs, e):
+        if name in _NEEDS_DATA or is_limitation(e):
+            f = _user_frame(sys._getframe(1), self.base_frame)
+            file, line = (display_path(f.f_code.co_filename), f.f_lineno) if f is not None else (None, None)
+            code = code_at(f.f_code.co_filename, f.f_lineno) if f is not None else ""
+            raise TraceStop(f"{'`' + code + '` ' if code else ''}needs the values of a tensor ({name}), which a "
+                            f"shape-only trace does not have",
+                            {"kind": "limit", "node": None, "module": self.stack[-1] if self.stack else None,
+                             "file": file, "line": line})
+        node = self._op_node(name, args, kwargs)
+        self._note_refusal(node, e)
+        shapes = self._shape_fn(node) if not node.op.startswith("torch.") else None
+        where = self._where(node)
+        if not shapes or shapes[0] is None:
+            node.outputs = [Value(node.name)]
+            raise TraceStop(f"PyTorch refused {name}() and convlint cannot work out its output",
+                            dict(where, kind="refused"))
+        x = next((a for a in _tensors(list(args)) if a is not None), None)
+        dtype = x.dtype if x is not None else torch.get_default_dtype()
+        out = self.materialize(shapes[0], dtype, x.device if x is not None else self.device)
+        self.set_outputs(node, [out])
+        return out
+
+    def _shape_only(self, name, spec, args, kwargs):
+        op, shape_of = spec
+        shape = shape_of(self, args, kwargs)
+        if shape is None:
+            with self.quiet():
+                out = torch.nn.functional.interpolate(*args, **kwargs)
+        else:
+            out = self.materialize(shape, args[0].dtype, args[0].device)
+        node = self._op_node(name, args, kwargs)
+        node.op = op
+        self.set_outputs(node, [out])
+        return out

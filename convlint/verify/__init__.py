@@ -1,0 +1,115 @@
+"""Verification: each error finding replayed alone in onnxruntime, so that an error comes with a runnable witness.
+
+For every error finding on a node, :func:`verify_findings` builds a one-node model from that layer
+(:mod:`.replay`), with concrete sizes for the model's symbols (:mod:`.witness`), and runs it in onnxruntime
+(:mod:`.runner`). The verdict goes in ``finding.verification``:
+
+- ``confirmed``: onnxruntime refuses the layer; its own message is kept.
+- ``not reproduced``: onnxruntime ran the layer; the finding is lowered to a warning, and the verdict says so.
+- ``unverifiable``: the layer cannot be replayed alone (a custom-domain or training op, an opset onnxruntime does
+  not load, tensors too large to make, a fault of the graph around the node rather than of the node); the reason is
+  given and the finding keeps its severity.
+
+A rule whose fault is not in the node alone says what the replay needs in the finding's evidence
+(``Rule.finding(node, message, hint, **evidence)``):
+
+- ``undefined=[names]``: values the replay leaves undefined, as the model does (CL003);
+- ``nodes=[names]``: nodes replayed together with the finding's node (CL004: the nodes on a cycle);
+- ``replay_shapes={name: shape}``: inputs replayed with another shape, so that a node with several faults shows
+  onnxruntime refusing this one (CL102 feeds the channels the weight expects, leaving only the group fault).
+
+A finding of a whole-graph rule without such evidence is ``unverifiable``. Findings with the same replay share it.
+Nothing here raises: a replay that fails for any reason of ours makes the verdict ``unverifiable``, and the lint
+goes on.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..rule import ERROR, WARNING
+from .verdict import CONFIRMED, NOT_REPRODUCED, UNVERIFIABLE, Verification, Witness
+
+__all__ = ["verify_findings", "Verification", "Witness", "CONFIRMED", "NOT_REPRODUCED", "UNVERIFIABLE"]
+
+GRAPH_FAULT = ("the fault lies in how the graph connects this node, which a replay of the node alone cannot show")
+
+
+def verify_findings(graph, findings, timeout: float = None, runner=None) -> None:
+    """Give every error finding of ``findings`` (found on ``graph``) a verdict from onnxruntime, in place."""
+    errors = [f for f in findings if f.severity == ERROR]
+    if not errors:
+        return
+    try:
+        if runner is None:
+            from .runner import TIMEOUT, shared
+
+            runner = shared(TIMEOUT if timeout is None else timeout)
+        nodes = list(graph.walk())
+    except Exception as e:  # onnxruntime missing or broken: say so on each error, never abort the lint
+        for f in errors:
+            f.verification = Verification(UNVERIFIABLE, f"onnxruntime is not usable here ({type(e).__name__}: {e})")
+        return
+    from .witness import Upstream
+
+    verdicts, upstream = {}, Upstream()
+    for f in errors:
+        if f.evidence.get("not_replayable"):  # a fault of PyTorch's semantics (a module's declaration), not ONNX's
+            f.verification = Verification(UNVERIFIABLE, f.evidence["not_replayable"])
+            continue
+        node = _node_of(f, nodes)
+        together = _named(nodes, f.evidence.get("nodes", ()))
+        undefined = tuple(f.evidence.get("undefined", ()))
+        if node is None or f.order == 0 and not (together or undefined):
+            f.verification = Verification(UNVERIFIABLE, GRAPH_FAULT if node is not None else
+                                          "the finding is about the whole model")
+            continue
+        shapes_for = dict(f.evidence.get("replay_shapes", {}))
+        key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))))
+        if key not in verdicts:
+            verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for)
+        f.verification = verdicts[key]
+        if f.verification.status == NOT_REPRODUCED:
+            f.severity = WARNING
+
+
+def _node_of(finding, nodes):
+    """The node a finding is on: by its position in the graph (node rules), else by its name (graph rules)."""
+    if 1 <= finding.order <= len(nodes) and nodes[finding.order - 1].name == finding.node:
+        return nodes[finding.order - 1]
+    if finding.node is None:
+        return None
+    return next((n for n in nodes if n.name == finding.node), None)
+
+
+def _named(nodes, names) -> list:
+    wanted = set(names)
+    return [n for n in nodes if n.name in wanted]
+
+
+def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, shapes_for=None) -> Verification:
+    """Replay ``node`` of ``graph`` alone (or with the nodes ``together``, leaving the values named in ``undefined``
+    undefined, and the inputs named in ``shapes_for`` with those shapes) in ``runner`` and say what onnxruntime made
+    of it."""
+    from .replay import Unverifiable, build
+    from .runner import CANNOT, RAN
+
+    start = time.perf_counter()
+    try:
+        replay = build(node, graph, together, undefined, upstream, shapes_for)
+    except Unverifiable as e:
+        return Verification(UNVERIFIABLE, str(e), seconds=time.perf_counter() - start)
+    except Exception as e:  # a bug of ours must not stop the lint
+        return Verification(UNVERIFIABLE, f"the replay could not be built ({type(e).__name__}: {e}); this is a bug "
+                                          f"in convlint", seconds=time.perf_counter() - start)
+    try:
+        outcome = runner.run(replay.model, replay.feeds)
+    except Exception as e:
+        return Verification(UNVERIFIABLE, f"the replay failed ({type(e).__name__}: {e}); this is a bug in convlint",
+                            replay.witness, time.perf_counter() - start)
+    status, message = {RAN: NOT_REPRODUCED, CANNOT: UNVERIFIABLE}.get(outcome.status, CONFIRMED), outcome.message
+    if outcome.status == RAN and node.origin is not None and node.origin.kind == "torch" and \
+            any(0 in shape for shape in outcome.shapes):
+        status, message = UNVERIFIABLE, ("onnxruntime returns an empty tensor for this layer where PyTorch refuses to "
+                                         "run it, so its ONNX equivalent cannot decide")
+    return Verification(status, message, replay.witness, time.perf_counter() - start, outcome.log, replay.layers)

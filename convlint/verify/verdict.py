@@ -1,0 +1,63 @@
+"""A verification verdict: what onnxruntime said when the flagged layer was replayed alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+CONFIRMED = "confirmed"
+NOT_REPRODUCED = "not reproduced"
+UNVERIFIABLE = "unverifiable"
+
+
+@dataclass
+class Witness:
+    """The concrete input the layer was replayed on: a shape per runtime input, and the values chosen for symbols."""
+
+    inputs: dict = field(default_factory=dict)  # input name -> tuple of ints, in the node's input order
+    symbols: dict = field(default_factory=dict)  # the model's symbol names -> int
+
+    def describe(self) -> str:
+        """``input (1, 1, 8, 8)``, ``inputs a (2, 3), b (3, 4)`` or ``its constant inputs``, then ``with H=8, W=8``."""
+        shapes = {name: "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")"
+                  for name, s in self.inputs.items()}
+        if not shapes:
+            text = "its constant inputs"
+        elif len(shapes) == 1:
+            text = f"input {next(iter(shapes.values()))}"
+        else:
+            text = "inputs " + ", ".join(f"{name} {s}" for name, s in shapes.items())
+        if self.symbols:
+            text += " with " + ", ".join(f"{k}={v}" for k, v in self.symbols.items())
+        return text
+
+    def to_json(self) -> dict:
+        return {"inputs": {k: list(v) for k, v in self.inputs.items()}, "symbols": dict(self.symbols)}
+
+
+@dataclass
+class Verification:
+    """The verdict on one finding: ``confirmed`` (onnxruntime refuses the layer), ``not reproduced`` (it ran the
+    layer, so the finding is lowered to a warning) or ``unverifiable`` (``message`` says why)."""
+
+    status: str
+    message: str  # onnxruntime's own words when confirmed; the reason when unverifiable
+    witness: Optional[Witness] = None
+    seconds: float = 0.0
+    log: str = ""  # onnxruntime's native log during the replay, captured so that nothing reaches the terminal
+    layers: int = 1  # how many nodes the replay ran: more than one when the fault spans several (a cycle)
+
+    def line(self) -> str:
+        """The verdict as one line of text, shown under the finding."""
+        on = self.witness.describe() if self.witness is not None else "its inputs"
+        what = "this layer" if self.layers == 1 else f"these {self.layers} layers"
+        if self.status == CONFIRMED:
+            return f'{CONFIRMED} — onnxruntime refuses {what} on {on}: "{self.message}"'
+        if self.status == NOT_REPRODUCED:
+            return f"{NOT_REPRODUCED} — onnxruntime ran {what} on {on}; reported as a warning, not an error"
+        return f"{UNVERIFIABLE} — {self.message}"
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "message": self.message,
+                "witness": self.witness.to_json() if self.witness is not None else None,
+                "seconds": round(self.seconds, 4)}

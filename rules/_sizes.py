@@ -1,0 +1,119 @@
+"""What the rules about sizes share: exact verdicts on dims (see :mod:`convlint.conditions`) and how to say them.
+
+A rule reports an error when a requirement fails for every input size, and a warning, with the condition and the
+smallest size that meets it, when it holds only for some. Dims that are plainly equal (the same int, the same
+symbol) never reach the solver.
+"""
+
+from __future__ import annotations
+
+from convlint import conditions as cond
+from convlint import dims
+from convlint.rule import ERROR, WARNING
+
+ALWAYS = cond.Verdict("always")
+NEVER = cond.Verdict("never")
+UNKNOWN = cond.Verdict("unknown")
+
+
+def same(a, b) -> bool:
+    """``a`` and ``b`` are the same known dim (the cheap test that settles most pairs)."""
+    return a is not None and (a is b or a == b)
+
+
+def equal_verdict(a, b, *also_sizes) -> cond.Verdict:
+    """Whether ``a == b``: for every size, none, some, or unknown."""
+    if a is None or b is None:
+        return UNKNOWN
+    if same(a, b):
+        return ALWAYS
+    if type(a) is int and type(b) is int:
+        return NEVER
+    return cond.solve([cond.eq(a, b)], cond.sizes(a, b, *also_sizes))
+
+
+def broadcast_atoms(shapes) -> tuple:
+    """(atoms, [(axis from the right, dims)] of the axes that may not broadcast, the dims involved) for ``shapes``."""
+    first = shapes[0]
+    if all(s == first for s in shapes[1:]):
+        return [], [], []  # the common case: identical shapes (tuple equality tries identity first)
+    rank = max(len(s) for s in shapes)
+    atoms, axes, involved = [], [], []
+    for i in range(1, rank + 1):
+        ds = [s[-i] for s in shapes if len(s) >= i]
+        if any(d is None for d in ds):
+            continue
+        big = [d for d in ds if d != 1]
+        if len(big) <= 1 or all(same(big[0], d) for d in big[1:]):
+            continue
+        atoms += [cond.broadcastable(x, y) for j, x in enumerate(ds) for y in ds[j + 1:]]
+        axes.append((i, ds))
+        involved += ds
+    return atoms, axes, involved
+
+
+def broadcast_verdict(shapes) -> tuple:
+    """Whether ``shapes`` broadcast numpy-style: (verdict, [(axis from the right, dims)] of the axes that may not)."""
+    if any(s is None for s in shapes):
+        return UNKNOWN, []
+    atoms, axes, involved = broadcast_atoms(shapes)
+    if not atoms:
+        return ALWAYS, []
+    return cond.solve(atoms, cond.sizes(*involved)), axes
+
+
+def unidirectional_verdict(target, shape) -> cond.Verdict:
+    """Whether ``shape`` broadcasts to ``target`` without changing it: aligned from the right, each dim of ``shape``
+    equals ``target``'s or is 1 (how onnxruntime checks a LayerNormalization scale or a PRelu slope)."""
+    if target is None or shape is None or len(shape) > len(target):
+        return UNKNOWN
+    atoms, involved = [], []
+    for i in range(1, len(shape) + 1):
+        s, t = shape[-i], target[-i]
+        if s is None or t is None or s == 1 or same(s, t):
+            continue
+        atoms.append(cond.eq(s, t) + cond.eq(s, 1))
+        involved += [s, t]
+    if not atoms:
+        return ALWAYS
+    return cond.solve(atoms, cond.sizes(*involved))
+
+
+def severity_of(verdict) -> str:
+    return ERROR if verdict.never else WARNING
+
+
+def condition_clause(verdict, subject: str = "this layer works") -> str:
+    """``; {subject} only when H % 16 == 0 (smallest: H = 16)`` for a "some" verdict, ``""`` otherwise."""
+    if not verdict.some:
+        return ""
+    return f"; {subject} only when {verdict.condition} (smallest: {verdict.example_text()})"
+
+
+def every_size(*ds) -> str:
+    """`` for every value of H, W`` when ``ds`` involve symbols (an error that holds for all sizes), else ``""``."""
+    syms = dims.symbols_of(*ds)
+    return f" for every value of {', '.join(s.name for s in syms)}" if syms else ""
+
+
+def layer(node) -> str:
+    """The layer as the user knows it: ``Linear 'classifier.fc'`` for a PyTorch module, ``Gemm 'fc1'`` in ONNX."""
+    o = node.origin
+    if o is not None and o.kind == "torch" and o.module_class:
+        return f"{o.module_class} {(o.module or node.name)!r}"
+    return f"{node.op} {node.name!r}"
+
+
+def is_torch(node) -> bool:
+    return node.origin is not None and node.origin.kind == "torch"
+
+
+def named(value) -> str:
+    """A value as the user knows it: ``'x' (N, 64, H, W)``."""
+    if value is None:
+        return "an omitted input"
+    return f"{value.name!r} {dims.pretty_shape(value.shape)}"
+
+
+def plural(n, word: str) -> str:
+    return f"{dims.pretty(n)} {word}" + ("" if n == 1 else "s")

@@ -1,0 +1,75 @@
+from convlint import conditions as cond
+from convlint import dims
+from convlint.rule import Rule
+
+from ._sizes import ALWAYS, NEVER, condition_clause, every_size, layer, named, severity_of
+
+
+class AttentionHeadDivisibility(Rule):
+    """## What it does
+    Checks that an `Attention` node (opset 23) can split its inputs into heads: with 3-D inputs
+    `(batch, sequence, hidden)`, `q_num_heads` must divide the query's hidden size and `kv_num_heads` the key's and
+    value's, and `kv_num_heads` must divide `q_num_heads` (grouped-query attention shares each key head among
+    `q_num_heads / kv_num_heads` query heads).
+
+    PyTorch's `nn.MultiheadAttention` checks `embed_dim % num_heads` in its constructor and exports as
+    `MatMul`/`Reshape` chains: a split into heads that does not divide shows up as `reshape-element-count` (CL504),
+    a wrong `kdim`/`vdim` as a matrix product whose inner dimensions differ (CL220).
+
+    ## Why is this bad?
+    The layer cannot run: onnxruntime fails in `run()` with "inconsistent q_hidden_size, it should be a multiple of
+    q_num_heads". A hidden size of 100 cannot be split into 8 heads.
+
+    ## Example
+    `Attention<q_num_heads = 5, kv_num_heads = 5>(q[2, 5, 12], k[2, 5, 12], v[2, 5, 12])`: 12 is not divisible by 5.
+
+    ## Fix
+    Pick a number of heads that divides the hidden size, or project to a hidden size that the heads divide.
+    """
+
+    code = "CL421"
+    name = "attention-head-divisibility"
+    ops = ("Attention",)
+
+    VALID = [
+        """<ir_version: 10, opset_import: ["": 23]>
+        g (float[2, S, 12] q, float[2, S, 12] k, float[2, S, 12] v) => (float[2, S, 12] y)
+        { y = Attention<q_num_heads = 3, kv_num_heads = 3>(q, k, v) }""",
+        """<ir_version: 10, opset_import: ["": 23]>
+        g (float[2, 5, 16] q, float[2, 5, 8] k, float[2, 5, 8] v) => (float[2, 5, 16] y)
+        { y = Attention<q_num_heads = 4, kv_num_heads = 2>(q, k, v) }""",
+    ]
+    INVALID = [
+        """<ir_version: 10, opset_import: ["": 23]>
+        g (float[2, 5, 12] q, float[2, 5, 12] k, float[2, 5, 12] v) => (float[2, 5, 12] y)
+        { y = Attention<q_num_heads = 5, kv_num_heads = 5>(q, k, v) }""",
+        """<ir_version: 10, opset_import: ["": 23]>
+        g (float[2, 5, 12] q, float[2, 5, 8] k, float[2, 5, 8] v) => (float[2, 5, 12] y)
+        { y = Attention<q_num_heads = 3, kv_num_heads = 2>(q, k, v) }""",
+    ]
+
+    def check(self, node, ctx):
+        qh, kvh = node.attrs.get("q_num_heads"), node.attrs.get("kv_num_heads")
+        for i, role, heads, attr in ((0, "query", qh, "q_num_heads"), (1, "key", kvh, "kv_num_heads"),
+                                     (2, "value", kvh, "kv_num_heads")):
+            v = node.input(i)
+            if v is None or v.shape is None or len(v.shape) != 3 or type(heads) is not int or heads < 1:
+                continue
+            hidden = v.shape[2]
+            if hidden is None:
+                continue
+            if type(hidden) is int:
+                verdict = ALWAYS if hidden % heads == 0 else NEVER
+            else:
+                verdict = cond.solve([cond.divides(heads, hidden)], cond.sizes(hidden))
+            if verdict.never or verdict.some:
+                message = (f"{layer(node)} splits the {role} {named(v)} into {attr}={heads} heads, but "
+                           f"{heads} does not divide its hidden size {dims.pretty(hidden)}")
+                message += every_size(hidden) if verdict.never else condition_clause(verdict)
+                hint = (f"pick {attr} dividing {dims.pretty(hidden)}, or project the {role} to a multiple of {heads}")
+                yield self.finding(node, message, hint, severity_of(verdict))
+                return
+        if type(qh) is int and type(kvh) is int and kvh >= 1 and qh % kvh:
+            message = (f"{layer(node)} has q_num_heads={qh} and kv_num_heads={kvh}: grouped-query "
+                       f"attention needs kv_num_heads to divide q_num_heads")
+            yield self.finding(node, message, f"use kv_num_heads dividing {qh}, or q_num_heads a multiple of {kvh}")
