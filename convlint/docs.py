@@ -12,6 +12,7 @@ import re
 import sys
 
 from . import registry
+from .rule import ALL_OPS
 
 PATH = "docs/rules.md"
 
@@ -35,7 +36,7 @@ def render() -> str:
         lines.append(f"| [{cls.code}](#{_anchor(cls)}) | {cls.name} | {cls.severity} | {summary} |")
     for cls in rules:
         lines += ["", f"## {cls.code} {cls.name}", ""]
-        ops = ", ".join(f"`{op}`" for op in cls.ops) or "the whole model"
+        ops = "every node" if ALL_OPS in cls.ops else ", ".join(f"`{op}`" for op in cls.ops) or "the whole model"
         lines += [f"Severity: {cls.severity}. Looks at: {ops}.", ""]
         lines.append(re.sub(r"^## ", "### ", cls.doc(), flags=re.M))
     return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from . import registry
-from .rule import SEVERITY_RANK, WARNING, Finding, location_of
+from .rule import ALL_OPS, SEVERITY_RANK, WARNING, Finding, location_of
 
 
 class RuleContext:
@@ -30,8 +30,10 @@ def run_rules(graph, rules) -> list:
     for rule in rules:
         if rule.checks_graph():
             _collect(findings, rule, None, lambda r=rule: r.check_graph(graph, ctx), 0)
+    every = by_op.pop(ALL_OPS, [])
     for order, node in enumerate(graph.walk(), start=1):
-        for rule in by_op.get(node.op, ()) if not node.domain else ():  # a custom domain's "Conv" is not ONNX's
+        chosen = by_op.get(node.op, ()) if not node.domain else ()  # a custom domain's "Conv" is not ONNX's
+        for rule in (*chosen, *every):
             _collect(findings, rule, node, lambda r=rule, n=node: r.check(n, ctx), order)
     return _without_explained_fallbacks(findings, rules)
 

@@ -18,6 +18,7 @@ from typing import ClassVar, Iterator, Optional
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
+ALL_OPS = "*"
 SEVERITY_RANK = {INFO: 0, WARNING: 1, ERROR: 2}
 
 CODE_PATTERN = re.compile(r"^[A-Z]{1,6}[0-9]{1,4}$")
@@ -65,7 +66,7 @@ class Rule:
     code: ClassVar[str] = ""
     name: ClassVar[str] = ""
     severity: ClassVar[str] = ERROR
-    ops: ClassVar[tuple] = ()
+    ops: ClassVar[tuple] = ()  # (ALL_OPS,) for a rule about every node, whatever its op or domain
     # A fallback rule speaks only for nodes no other rule reports on at its severity or above (PyTorch's own refusal
     # of a call, say, when no rule of convlint's explains it).
     fallback: ClassVar[bool] = False

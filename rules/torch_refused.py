@@ -1,5 +1,5 @@
 from convlint.examples import TorchExample
-from convlint.rule import WARNING, Rule
+from convlint.rule import ALL_OPS, WARNING, Rule
 
 
 def _unflatten_mismatch():
@@ -51,6 +51,7 @@ class TorchRefused(Rule):
 
     code = "CL010"
     name = "torch-refused"
+    ops = (ALL_OPS,)
     fallback = True
 
     VALID = [
@@ -61,25 +62,22 @@ class TorchRefused(Rule):
     TORCH_VALID = [TorchExample(_unflatten_fits, "N,L,20")]
     TORCH_INVALID = [TorchExample(_unflatten_mismatch, "N,L,20"), TorchExample(_bad_padding_mode)]
 
-    def check_graph(self, graph, ctx):
-        for order, node in enumerate(graph.walk(), start=1):
-            error = node.meta.get("torch_error")
-            if not error or not node.meta.get("torch_error_certain"):
-                continue
-            sizes = node.meta.get("torch_error_sizes")
-            if node.meta.get("construction_error"):
-                message = f"PyTorch refuses to construct this layer: {error}"
-                hint = "fix the layer's arguments; nothing after it could be built or checked"
-            elif sizes:
-                tried = ", ".join(f"{k} = {v}" for k, v in sizes.items())
-                message = f"PyTorch refuses this call for the sizes convlint tried ({tried}): {error}"
-                hint = ("it may work for other sizes: check which ones this call accepts, or pin them with "
-                        "--input-shape")
-            else:
-                message = f"PyTorch refuses this call: {error}"
-                hint = ("make the inputs what this call expects; convlint carried on with the output shape it "
-                        "would have, so the findings after it still hold")
-            f = self.finding(node, message, hint, WARNING if sizes else None,
-                             not_replayable="PyTorch's own refusal, in PyTorch's semantics, not onnxruntime's")
-            f.order = order
-            yield f
+    def check(self, node, ctx):
+        error = node.meta.get("torch_error")
+        if not error or not node.meta.get("torch_error_certain"):
+            return
+        sizes = node.meta.get("torch_error_sizes")
+        if node.meta.get("construction_error"):
+            message = f"PyTorch refuses to construct this layer: {error}"
+            hint = "fix the layer's arguments; nothing after it could be built or checked"
+        elif sizes:
+            tried = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+            message = f"PyTorch refuses this call for the sizes convlint tried ({tried}): {error}"
+            hint = ("it may work for other sizes: check which ones this call accepts, or pin them with "
+                    "--input-shape")
+        else:
+            message = f"PyTorch refuses this call: {error}"
+            hint = ("make the inputs what this call expects; convlint carried on with the output shape it "
+                    "would have, so the findings after it still hold")
+        yield self.finding(node, message, hint, WARNING if sizes else None,
+                           not_replayable="PyTorch's own refusal, in PyTorch's semantics, not onnxruntime's")
