@@ -256,3 +256,59 @@ def test_constant_padding_keeps_the_users_dims(pad):
     [node] = [n for n in graph.nodes if n.name == "pad"]
     h = dims.symbol("H") + pad[2] + pad[3]
     assert node.outputs[0].shape == (dims.symbol("N"), 3, h, 8 + pad[0] + pad[1])
+
+
+@pytest.mark.parametrize("shape, length", [("B,T,8", "Min(64, T)"), ("B,16,8", "16"), ("B,100,8", "64")])
+def test_slicing_by_a_symbolic_size_gives_what_slicing_gives(shape, length):
+    # torch compares a symbolic slice end with the axis on the symbols' example values: `cos[:T]` on a 64-row
+    # table came out 64 rows for every T (T's example is 192), and the product below looked like a broadcast fault
+    # for all T but 1 and 64. Python slicing clamps: the slice has Min(T, 64) rows.
+    class Rotary(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("cos", torch.randn(64, 8), persistent=False)
+            self.proj = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.proj(x) * self.cos[:x.shape[1]]
+
+    from convlint import input_shapes
+    from convlint.frontends.torch_model import load
+
+    graph = load(Rotary(), input_shapes.coerce(shape))
+    [node] = [n for n in graph.nodes if n.name == "__getitem__"]
+    assert str(node.outputs[0].shape[0]) == length
+    assert node.outputs[0].shape[1] == 8
+    report = convlint.lint(Rotary(), input_shape=shape, verify=False)
+    errors = [f for f in report.findings if f.severity == "error"]
+    assert bool(errors) == (length == "64"), [f.message for f in report.findings]
+
+
+INDEXES = {
+    "x[:, :, :8]": lambda x: x[:, :, :8],
+    "x[:, :, 3:]": lambda x: x[:, :, 3:],
+    "x[..., 2:10, :]": lambda x: x[..., 2:10, :],
+    "x[:, None, 0, 1:W]": lambda x: x[:, None, 0, 1:x.shape[3]],
+    "x[:, :, :W]": lambda x: x[:, :, :x.shape[3]],
+    "x[..., ::2]": lambda x: x[..., ::2],
+    "x[:, :, -4:]": lambda x: x[:, :, -4:],
+}
+
+
+@pytest.mark.parametrize("name", INDEXES)
+def test_symbolic_slices_have_the_sizes_real_slicing_gives(name):
+    from convlint import dims, input_shapes
+    from convlint.frontends.torch_model import load
+
+    class Index(nn.Module):
+        def forward(self, x):
+            return INDEXES[name](x)
+
+    graph = load(Index(), input_shapes.coerce("2,3,H,W"))
+    [node] = [n for n in graph.nodes if n.name == "__getitem__"]
+    shape = node.outputs[0].shape
+    for h, w in [(2, 12), (5, 12), (8, 3), (9, 9), (20, 4)]:
+        real = INDEXES[name](torch.empty(2, 3, h, w)).shape
+        at = {dims.symbol("H"): h, dims.symbol("W"): w}
+        got = tuple(d if type(d) is int else int(d.subs(at)) for d in shape)
+        assert got == tuple(real), (name, h, w, shape)
