@@ -71,6 +71,5 @@ class Report:
             return
         lines = [f"{r.target}: {r.error}" for r in self.input_errors]
         for f in self.errors:
-            where = f.location.get("module") or f.node or "model"
-            lines.append(f"{where} ({f.op or '-'}): {f.rule} {f.message}")
+            lines.append(f"{f.layer or 'model'}: {f.rule} {f.message}")
         raise LintError(f"convlint found {len(lines)} error(s):\n" + "\n".join(f"  {line}" for line in lines))

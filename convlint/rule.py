@@ -36,7 +36,7 @@ class Finding:
     hint: Optional[str] = None
     node: Optional[str] = None
     op: Optional[str] = None
-    location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, line
+    location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, class, line
     evidence: dict = field(default_factory=dict)  # what verification needs to replay the fault
     verification: Optional[object] = None  # a convlint.verify.Verification: onnxruntime's verdict on an error
     order: int = 0  # the node's position in the graph, for sorting; not reported
@@ -54,6 +54,16 @@ class Finding:
             "verification": self.verification.to_json() if self.verification is not None else None,
         }
         return out
+
+    @property
+    def layer(self) -> str:
+        """The layer as the user knows it: module path or node name, then module class or op
+        (``features.0 (Conv2d)``, ``conv1 (Conv)``); empty for a finding on the whole model."""
+        where = self.location.get("module") or self.node or ""
+        kind = self.location.get("class") or self.op
+        if not where or not kind or where.startswith(kind + "("):
+            return where
+        return f"{where} ({kind})"
 
     def sort_key(self):
         loc = self.location
@@ -134,6 +144,8 @@ def location_of(node) -> dict:
             loc["line"] = o.line
         if o.module:
             loc["module"] = o.module
+        if o.module_class:
+            loc["class"] = o.module_class
     elif o.file:
         loc["file"] = o.file
     return loc

@@ -122,7 +122,7 @@ def test_the_project_hook_lints_the_configured_pytorch_targets(tmp_path, hook_re
     status, output = commit(project, env, ".")
     assert status == 1, output
     assert "convlint (configured targets)" in output and "Failed" in output
-    assert (f"models/net.py:{HEAD_LINE}: head (Conv): CL101 error: input 'stem' has 8 channels, but weight "
+    assert (f"models/net.py:{HEAD_LINE}: head (Conv2d): CL101 error: input 'stem' has 8 channels, but weight "
             "'head.weight' (2, 4, 1, 1) with group=1 expects 4") in output
     assert committed(project, env) == []
 

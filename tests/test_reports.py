@@ -76,7 +76,7 @@ def test_sarif_points_pytorch_findings_at_the_source_line(sarif_validator, tmp_p
     assert location["physicalLocation"] == {"artifactLocation": {"uri": "models/net.py"},
                                             "region": {"startLine": HEAD_LINE}}
     assert location["logicalLocations"] == [{"name": "head", "fullyQualifiedName": "head", "kind": "module"}]
-    assert result["message"]["text"].startswith("head (Conv): input 'stem' has 8 channels, but weight 'head.weight'")
+    assert result["message"]["text"].startswith("head (Conv2d): input 'stem' has 8 channels, but weight 'head.weight'")
 
 
 def test_github_annotations(tmp_path):
@@ -104,6 +104,6 @@ def test_github_annotation_of_a_pytorch_finding_has_its_line(tmp_path):
                    cwd=str(tmp_path))
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[0] == (
-        f"::error file=models/net.py,line={HEAD_LINE},title=convlint CL101 (conv-input-channels)::head (Conv): input "
+        f"::error file=models/net.py,line={HEAD_LINE},title=convlint CL101 (conv-input-channels)::head (Conv2d): input "
         "'stem' has 8 channels, but weight 'head.weight' (2, 4, 1, 1) with group=1 expects 4 = W.shape[1] 4 × group 1"
         "%0Ahint: feed an input with 4 channels, or give the weight shape (2, 8, 1, 1)")

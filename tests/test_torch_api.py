@@ -180,7 +180,7 @@ def test_every_fault_in_one_run_with_names_and_lines():
 def test_raise_for_errors_lists_module_paths():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(8, 4, 3))
     report = convlint.lint(model, input_shape="N,1,H,W", verify=False)
-    with pytest.raises(convlint.LintError, match=r"1 \(Conv\): CL101"):
+    with pytest.raises(convlint.LintError, match=r"1 \(Conv2d\): CL101"):
         report.raise_for_errors()
 
 

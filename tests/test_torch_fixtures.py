@@ -95,7 +95,7 @@ def test_question_is_answered_at_the_layer_that_builds_it(monkeypatch):
     line = _line_of("replaced_weight", "nn.Conv2d(1, 4, 3)")
     for f in report.findings:
         assert f.location == {"file": "fixtures/torch/replaced_weight.py", "line": line, "module": "features.0",
-                              "node": "features.0"}
+                              "class": "Conv2d", "node": "features.0"}
     assert by_rule["CL110"].message == ("weight was replaced — declared in_channels=1, but weight (4, 3, 3, 3) with "
                                         "groups=1 expects 3 input channels; the input here has 1")
     assert "input 'x' has 1 channel" in by_rule["CL101"].message
@@ -110,5 +110,5 @@ def test_construction_refusal_is_a_finding_not_a_traceback(monkeypatch, cli_resu
     text = click.unstyle(text_format.render(report))
     line = _line_of("grouped_conv", "nn.Conv2d(1, 4, 3, groups=2)")
     assert (f"fixtures/torch/grouped_conv.py:{line}: Conv2d(in_channels=1, out_channels=4, kernel_size=(3, 3), "
-            f"groups=2) (Conv): CL102 error: declared in_channels=1 is not divisible by groups=2") in text
+            f"groups=2): CL102 error: declared in_channels=1 is not divisible by groups=2") in text
     assert cli_results[target("grouped_conv")]["findings"][0]["location"]["line"] == line

@@ -15,8 +15,7 @@ def repo_path(path: str) -> str:
 
 def plain_text(f, verification_label: str = "", hint_label: str = "hint: ") -> str:
     """A finding as plain lines for annotations and SARIF messages: where and what, the verdict, the hint."""
-    where = f.location.get("module") or f.node
-    text = f"{where} ({f.op}): {f.message}" if where and f.op else f.message
+    text = f"{f.layer}: {f.message}" if f.layer else f.message
     if f.verification is not None:
         text += f"\n{verification_label}{f.verification.line()}"
     if f.hint:

@@ -13,14 +13,9 @@ LABELS = {ERROR: "error", WARNING: "warning", INFO: "note"}
 
 def finding_line(target: str, f) -> str:
     loc = f.location
-    if loc.get("line") and loc.get("file"):
-        where = f"{loc['file']}:{loc['line']}"
-        if loc.get("module") or f.node:
-            where += f": {loc.get('module') or f.node}"
-    else:
-        where = f"{target}: {f.node}" if f.node else target
-    if f.op:
-        where += f" ({f.op})"
+    where = f"{loc['file']}:{loc['line']}" if loc.get("line") and loc.get("file") else target
+    if f.layer:
+        where += f": {f.layer}"
     sev = click.style(f"{LABELS.get(f.severity, f.severity)}", fg=COLORS.get(f.severity), bold=True)
     code = click.style(f.rule, bold=True)
     return f"{where}: {code} {sev}: {f.message}"
