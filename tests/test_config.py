@@ -116,6 +116,9 @@ def test_per_path_ignores_and_node_suppressions_with_a_reason(tmp_path):
         == [("models/vendor/cam.onnx", [{"kind": "external",
                                          "justification": "the vendor model is fed grayscale images converted on load"}])]
 
+    text = run_cli("models", "--no-verify", cwd=root).stdout
+    assert text.splitlines()[-1] == "Found 1 error in 3 models (1 suppressed by the configuration)."
+
 
 def test_convlint_toml_is_found_from_a_subfolder_and_wins_over_pyproject(tmp_path):
     project(tmp_path, """

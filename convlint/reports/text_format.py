@@ -40,10 +40,12 @@ def summary(report, counts) -> str:
     n = len(report.results)
     models = f"{n} model{'s' if n != 1 else ''}"
     failed = len(report.input_errors)
+    hidden = sum(len(r.suppressed) for r in report.results)
+    hidden = f" ({hidden} suppressed by the configuration)" if hidden else ""
     parts = [f"{counts[s]} {LABELS[s]}{'s' if counts[s] != 1 else ''}" for s in (ERROR, WARNING, INFO) if counts[s]]
     if not parts and not failed:
-        return click.style(f"All clean: {models}, no findings.", fg="green", bold=True)
-    text = f"Found {', '.join(parts) or 'nothing'} in {models}"
+        return click.style(f"All clean: {models}, no findings{hidden}.", fg="green", bold=True)
+    text = f"Found {', '.join(parts) or 'nothing'} in {models}{hidden}"
     if failed:
         text += f"; {failed} could not be read"
     return click.style(text + ".", bold=True)
