@@ -17,7 +17,7 @@ pytest.importorskip("transformers")
 import convlint  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
-from test_torch_api import _same, _snapshot  # noqa: E402
+from model_state import same, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.architectures
 
@@ -158,9 +158,9 @@ def _check(findings, key=lambda f: (f.severity, f.rule, f.message)):
 def test_api_finds_no_error_and_leaves_the_model_alone(name, factories):
     model = getattr(factories, name)()
     dims, dtype = ARCHITECTURES[name]
-    before = _snapshot(model)
+    before = snapshot(model)
     report = convlint.lint(model, input_shape=dims, input_dtype=dtype)
-    _same(before, _snapshot(model))
+    same(before, snapshot(model))
     _check(report.findings)
     assert report.ok, _listing(report.findings)
 

@@ -16,6 +16,7 @@ from torch import nn  # noqa: E402
 import convlint  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
+from model_state import same, snapshot  # noqa: E402
 
 TORCH_SYMBOL = re.compile(r"\b[su]\d+\b")
 
@@ -41,36 +42,16 @@ class Busy(nn.Module):
         return self.head(out[:, -1])
 
 
-def _snapshot(model):
-    state = {k: (v.detach().clone(), v.device, v.dtype, v.requires_grad) for k, v in model.state_dict().items()}
-    ids = {k: id(v) for k, v in list(model.named_parameters()) + list(model.named_buffers())}
-    modules = {name: (m.training, type(m), sorted(m.__dict__), dict(m._forward_hooks), dict(m._forward_pre_hooks))
-               for name, m in model.named_modules()}
-    return state, ids, modules, torch.is_grad_enabled()
-
-
-def _same(a, b):
-    (sa, ia, ma, ga), (sb, ib, mb, gb) = a, b
-    assert ia == ib
-    assert ma == mb
-    assert ga == gb
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        ta, tb = sa[k], sb[k]
-        assert ta[1:] == tb[1:], k
-        assert torch.equal(ta[0], tb[0]), k
-
-
 @pytest.mark.parametrize("shape", ["N,3,H,W", "2,3,8,8", None, "N,5,H,W"])
 def test_lint_never_changes_the_model(shape):
     model = Busy().train()
     model.conv.register_forward_hook(lambda m, i, o: None)
     model.head.register_forward_pre_hook(lambda m, i: None)
     model.rnn.flatten_parameters()
-    before = _snapshot(model)
+    before = snapshot(model)
     report = convlint.lint(model, input_shape=shape, verify=False)
     assert not report.input_errors
-    _same(before, _snapshot(model))
+    same(before, snapshot(model))
     assert model.bn.num_batches_tracked.item() == 0
     assert not hasattr(model, "last_shape")
     if shape == "N,5,H,W":  # a fault on the way: the trace recovers and still leaves the model alone
@@ -85,9 +66,9 @@ def test_lint_never_changes_a_model_whose_forward_raises():
             raise KeyError("boom")
 
     model = Raises()
-    before = _snapshot(model)
+    before = snapshot(model)
     report = convlint.lint(model, input_shape="N,3,H,W", verify=False)
-    _same(before, _snapshot(model))
+    same(before, snapshot(model))
     note = [f for f in report.findings if f.rule == "CL011"]
     assert len(note) == 1 and "raised KeyError: 'boom'" in note[0].message
 
