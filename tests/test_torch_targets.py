@@ -177,6 +177,12 @@ def test_exported_program(project):
     assert str(conv.outputs[0].shape) == "(N, 4, H - 2, 14)"
     unnamed = load_graph("small.pt2")
     assert str(unnamed.inputs[0].shape) == "(x_d0, 3, x_d2, 16)"
+    # the archive holds the sizes export computed: what it fixed cannot be changed from the command line
+    for dims, message in [("N,1,H,16", "axis 1 of input 'x' is 3 in the exported program (torch.export fixed it)"),
+                          ("N,3,H,W", "axis 3 of input 'x' is 16 in the exported program"),
+                          ("N,3,H", "input 'x' of the exported program has 4 dims, not 3")]:
+        proc = run_cli("small.pt2", "--input-shape", dims, cwd=str(project))
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_pt2_that_is_not_an_archive(project):

@@ -96,6 +96,8 @@ class ExportReader:
         for i, name in enumerate(user_inputs):
             spec = named.get(name) or (positional[i] if i < len(positional) else None)
             sizes = self.tensor_meta.get(name, {}).get("sizes", [])
+            if spec is not None:
+                self._check_static(name, spec, sizes)
             for axis, size in enumerate(sizes):
                 expr = size.get("as_expr")
                 if not expr:
@@ -105,6 +107,20 @@ class ExportReader:
                     continue
                 given = spec.dims[axis] if spec is not None and axis < len(spec.dims) else None
                 self.symbols[m.group(1)] = given if given is not None else dims.symbol(f"{name}_d{axis}")
+
+    @staticmethod
+    def _check_static(name, spec, sizes):
+        """The exported graph holds its sizes already: dims given for an input can name or pin the axes export left
+        dynamic, but cannot change its rank or the sizes export fixed."""
+        shown = ",".join(str(d) for d in spec.dims)
+        if len(spec.dims) != len(sizes):
+            raise UsageError(f"--input-shape {shown}: input {name!r} of the exported program has {len(sizes)} dims, "
+                             f"not {len(spec.dims)}")
+        for axis, (given, size) in enumerate(zip(spec.dims, sizes)):
+            if "as_int" in size and given is not None and given != int(size["as_int"]):
+                raise UsageError(f"--input-shape {shown}: axis {axis} of input {name!r} is {size['as_int']} in the "
+                                 f"exported program (torch.export fixed it); only the axes it left dynamic can be "
+                                 f"given other sizes or names; export again to change it")
 
     def shape(self, name):
         meta = self.tensor_meta.get(name)
