@@ -98,7 +98,7 @@ class ConvGroupDivisibility(Rule):
             yield self.finding(node, f"declared {attr}={n} is not divisible by groups={groups}: each of the {groups} "
                                      f"groups needs the same number of {attr.split('_')[0]}put channels{why}",
                                f"use {attr}={options}, or groups={_divisor(n, groups)}",
-                               not_replayable="the layer was declared this way; PyTorch's constructor refuses it")
+                               replay_declared=True)
             return
 
 

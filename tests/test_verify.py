@@ -82,8 +82,16 @@ def test_every_error_example_is_confirmed(rule, text):
         assert v.message and v.witness is not None
 
 
-@pytest.mark.parametrize("name", sorted(fx.FIXTURES))
+ONNX_FIXTURES = sorted(f[:-len(".onnx")] for f in os.listdir(os.path.join(FIXTURES, "onnx")) if f.endswith(".onnx"))
+
+
+def test_every_onnx_fixture_file_has_expectations():
+    assert ONNX_FIXTURES == sorted(fx.FIXTURES)
+
+
+@pytest.mark.parametrize("name", ONNX_FIXTURES)
 def test_fixture_errors_are_confirmed_and_clean_ones_are_not_flagged(name):
+    """Every file in fixtures/onnx: its expected errors, each confirmed by onnxruntime; none in a clean one."""
     report = convlint.lint(os.path.join(FIXTURES, "onnx", f"{name}.onnx"))
     assert sorted((f.rule, f.node) for f in report.errors) == sorted(fx.FIXTURES[name][1])
     assert [f.verification.status for f in report.errors] == [CONFIRMED] * len(report.errors)
@@ -193,6 +201,62 @@ def test_torch_node_described_in_onnx_terms_replays_with_the_modules_tensors():
     assert f.location["module"] == "encoder.conv"
     assert f.verification.status == CONFIRMED, f.verification.line()
     assert "C: 1 kernel channels: 3" in f.verification.message
+
+
+def test_pytorch_same_padding_with_dilation_is_replayed_with_explicit_pads():
+    """PyTorch runs ``padding="same"`` with a dilation (and torch.onnx.export writes it as pads); onnxruntime refuses
+    a dilated SAME_UPPER, so the replay must not stand for it, or a fault-free layer would look refused."""
+    x = Value("input", (1, 4, 9), "float32")
+    weight = Value("conv.weight", (8, 4, 3), "float32", is_param=True)
+    out = Value("conv:0")
+    conv = Node("Conv", "conv", [x, weight], [out], {"group": 1, "strides": [1], "dilations": [2],
+                                                      "auto_pad": "SAME_UPPER"},
+                origin=Origin("torch", module="conv", module_class="Conv1d"))
+    graph = Graph(nodes=[conv], inputs=[x], outputs=[out], opset={"": 21}, values={"input": x, "conv.weight": weight})
+    propagate(graph)
+    assert out.shape == (1, 8, 9)
+    v = verify_node(conv, graph, shared())
+    assert v.status == NOT_REPRODUCED, v.line()
+    conv.attrs["dilations"] = [1]
+    assert verify_node(conv, graph, shared()).status == NOT_REPRODUCED
+
+
+def _declared(text):
+    def build():
+        from torch import nn
+
+        return eval(text, {"nn": nn})
+    return build
+
+
+@pytest.mark.parametrize("layer,replayed,said", [
+    ("nn.Conv2d(1, 4, 3, groups=2)", "an ONNX Conv with group=2 and weight (4, 1, 3, 3)",
+     "Input channels C is not equal to kernel channels * group. C: 1 kernel channels: 1 group: 2"),
+    ("nn.Conv1d(2, 3, 5, groups=2)", "an ONNX Conv with group=2 and weight (3, 1, 5)",
+     "Output channels M is not divisible by group. M: 3 group: 2"),
+    ("nn.ConvTranspose2d(3, 4, 3, groups=2)", "an ONNX ConvTranspose with group=2 and weight (3, 2, 3, 3)",
+     "C=3 group=2"),
+])
+def test_a_layer_pytorch_refuses_to_construct_is_replayed_from_its_declaration(layer, replayed, said):
+    pytest.importorskip("torch")
+    report = convlint.lint(_declared(layer), input_shape="N,1,H,W")
+    (f,) = report.errors
+    assert f.rule == "CL102"
+    v = f.verification
+    assert (v.status, v.replayed) == (CONFIRMED, replayed), v.line()
+    assert said in v.message
+    assert v.line().startswith(f"confirmed — onnxruntime refuses the layer as declared, replayed as {replayed}, on "
+                               f"input (1, ")
+    assert v.to_json()["replayed"] == replayed
+
+
+def test_a_declaration_onnx_cannot_express_is_unverifiable():
+    pytest.importorskip("torch")
+    # ConvTranspose makes W.shape[1] * group output channels: 3 declared ones cannot be split into 2 groups in ONNX.
+    report = convlint.lint(_declared("nn.ConvTranspose2d(4, 3, 3, groups=2)"), input_shape="N,4,H,W")
+    (f,) = report.errors
+    assert (f.rule, f.verification.status) == ("CL102", UNVERIFIABLE)
+    assert "out_channels=3 with groups=2 has no ONNX equivalent" in f.verification.message
 
 
 def test_an_empty_output_pytorch_refuses_is_not_taken_for_a_run():

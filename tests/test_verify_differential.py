@@ -1,9 +1,10 @@
-"""Property test: on random convolutions, convlint's static verdict (CL101-CL106) agrees with onnxruntime.
+"""Property test: on random convolutions, convlint's static verdict (CL101-CL108) agrees with onnxruntime.
 
 Each example is one Conv or ConvTranspose of rank 1-3, with random channels, groups, kernel, strides, dilations,
-explicit pads or auto_pad, an input that may be too small, a weight that fits the input or not (wrong channels,
-wrong rank, a stale kernel_shape) and a bias that is right, wrong or absent. convlint must report an error exactly
-when onnxruntime refuses to run the layer, and verification must confirm every error it reports.
+explicit pads or auto_pad (dilated SAME padding included), an output_padding below, at or past the stride, an input
+that may be too small, a weight that fits the input or not (wrong channels, wrong rank, a stale kernel_shape) and a
+bias that is right, wrong or absent. convlint must report an error exactly when onnxruntime refuses to run the
+layer, and verification must confirm every error it reports.
 """
 
 from __future__ import annotations
@@ -46,14 +47,12 @@ def convolutions(draw):
     if draw(st.booleans()):
         attrs["dilations"] = [draw(st.integers(1, 3)) for _ in range(rank)]
     auto_pad = draw(st.sampled_from(["NOTSET", "NOTSET", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"]))
-    if auto_pad.startswith("SAME") and not transposed:  # onnxruntime's Conv has no dilated SAME padding
-        attrs.pop("dilations", None)
     if auto_pad != "NOTSET":
         attrs["auto_pad"] = auto_pad
     elif draw(st.booleans()):
         attrs["pads"] = [draw(st.integers(0, 3)) for _ in range(2 * rank)]
-    if transposed and draw(st.booleans()):  # onnxruntime requires output_padding < stride (no rule checks it yet)
-        attrs["output_padding"] = [draw(st.integers(0, s - 1)) for s in attrs.get("strides", [1] * rank)]
+    if transposed and draw(st.booleans()):  # up to stride + 1: below the stride, at it, past it and the dilation
+        attrs["output_padding"] = [draw(st.integers(0, s + 1)) for s in attrs.get("strides", [1] * rank)]
 
     x = [draw(st.integers(1, 2)), _perturb(draw, c)] + [draw(SIZES) for _ in range(rank)]
     w = [c, m // group if m % group == 0 else max(1, m // group)] if transposed else \

@@ -17,6 +17,8 @@ A rule whose fault is not in the node alone says what the replay needs in the fi
 - ``nodes=[names]``: nodes replayed together with the finding's node (CL004: the nodes on a cycle);
 - ``replay_shapes={name: shape}``: inputs replayed with another shape, so that a node with several faults shows
   onnxruntime refusing this one (CL102 feeds the channels the weight expects, leaving only the group fault).
+- ``replay_declared=True``: the layer is replayed from its PyTorch declaration (``node.declared``), for a layer
+  PyTorch refuses to construct (CL102 on ``nn.Conv2d(1, 4, 3, groups=2)``); see :mod:`.declared`.
 
 A finding of a whole-graph rule without such evidence is ``unverifiable``. Findings with the same replay share it.
 Nothing here raises: a replay that fails for any reason of ours makes the verdict ``unverifiable``, and the lint
@@ -54,6 +56,11 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
 
     verdicts, upstream = {}, Upstream()
     for f in errors:
+        if f.evidence.get("replay_declared"):
+            node = _node_of(f, nodes)
+            f.verification = verify_declared(node, runner) if node is not None else \
+                Verification(UNVERIFIABLE, "the finding is about the whole model")
+            continue
         if f.evidence.get("not_replayable"):  # a fault of PyTorch's semantics (a module's declaration), not ONNX's
             f.verification = Verification(UNVERIFIABLE, f.evidence["not_replayable"])
             continue
@@ -71,6 +78,22 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
         f.verification = verdicts[key]
         if f.verification.status == NOT_REPRODUCED:
             f.severity = WARNING
+
+
+def verify_declared(node, runner) -> Verification:
+    """Replay the ONNX equivalent of ``node``'s declaration (a PyTorch layer PyTorch refuses to construct, so that
+    only its declared arguments exist; see :mod:`.declared`); the verdict says what was replayed."""
+    from .declared import declared_layer
+    from .replay import Unverifiable
+
+    try:
+        layer, graph, replayed = declared_layer(node)
+    except Unverifiable as e:
+        return Verification(UNVERIFIABLE, str(e))
+    verdict = verify_node(layer, graph, runner)
+    if verdict.status != UNVERIFIABLE:
+        verdict.replayed = replayed
+    return verdict
 
 
 def _node_of(finding, nodes):

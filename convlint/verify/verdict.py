@@ -46,11 +46,14 @@ class Verification:
     seconds: float = 0.0
     log: str = ""  # onnxruntime's native log during the replay, captured so that nothing reaches the terminal
     layers: int = 1  # how many nodes the replay ran: more than one when the fault spans several (a cycle)
+    replayed: str = ""  # what stood for the layer, when it was not the layer itself (a PyTorch declaration)
 
     def line(self) -> str:
         """The verdict as one line of text, shown under the finding."""
         on = self.witness.describe() if self.witness is not None else "its inputs"
         what = "this layer" if self.layers == 1 else f"these {self.layers} layers"
+        if self.replayed:
+            what = f"the layer as declared, replayed as {self.replayed},"
         if self.status == CONFIRMED:
             return f'{CONFIRMED} — onnxruntime refuses {what} on {on}: "{self.message}"'
         if self.status == NOT_REPRODUCED:
@@ -58,6 +61,9 @@ class Verification:
         return f"{UNVERIFIABLE} — {self.message}"
 
     def to_json(self) -> dict:
-        return {"status": self.status, "message": self.message,
-                "witness": self.witness.to_json() if self.witness is not None else None,
-                "seconds": round(self.seconds, 4)}
+        out = {"status": self.status, "message": self.message,
+               "witness": self.witness.to_json() if self.witness is not None else None,
+               "seconds": round(self.seconds, 4)}
+        if self.replayed:
+            out["replayed"] = self.replayed
+        return out
