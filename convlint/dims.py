@@ -171,6 +171,11 @@ def equal(a, b):
 def _sym_equal(a, b):
     diff = a - b
     zero = diff.is_zero
+    if zero is None and diff.has(sympy.Min, sympy.Max):
+        zero = _exact(diff, "==")
+        if zero is not NotImplemented:
+            return zero
+        zero = None
     if zero is None:  # sympy's assumptions alone cannot tell; simplify (slow on nested floors) may
         zero = sympy.simplify(diff).is_zero
     return None if zero is None else bool(zero)
@@ -189,9 +194,24 @@ def at_least(a, b):
 def _sym_at_least(a, b):
     diff = a - b
     sign = _sign(diff)
+    if sign is None and diff.has(sympy.Min, sympy.Max):
+        sign = _exact(diff, ">=")
+        if sign is not NotImplemented:
+            return sign
+        sign = None
     if sign is None:  # as in _sym_equal: simplify only when the assumptions cannot tell
         sign = _sign(sympy.simplify(diff))
     return sign
+
+
+def _exact(diff, op: str):
+    """Whether ``diff == 0`` (``op`` "==") or ``diff >= 0`` (">=") for every value of the symbols (True), for none
+    (False) or for some (None), decided exactly by :mod:`convlint.conditions` (sympy's assumptions know little of
+    ``Min``/``Max``: ``Min(T, 64) == 65`` is false for every ``T``); NotImplemented when it cannot tell."""
+    from . import conditions  # built on this module
+
+    status = conditions.solve([(conditions.Cmp(diff, op),)]).status
+    return {"always": True, "never": False, "some": None}.get(status, NotImplemented)
 
 
 def _sign(diff):

@@ -1,8 +1,16 @@
-"""Residual additions: an `Add` whose one operand is an ancestor of the other (the shortcut and the branch)."""
+"""Residual additions: an `Add` whose one operand is an ancestor of the other (the shortcut and the branch), the
+branch going through a layer that changes shapes on purpose (a convolution, a pooling, a linear layer).
+
+A branch of data movement alone (`x + x.transpose(2, 3)`, `x + x[:, :, :8]`) is no residual block: there is no
+projection to add, and `broadcast-incompatible` reports it as an ordinary broadcast.
+"""
 
 from __future__ import annotations
 
 MAX_WALK = 256  # nodes visited back from the branch; a residual block is far smaller
+
+LAYERS = frozenset(("Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "Gemm", "MatMul", "MatMulInteger",
+                    "QLinearMatMul", "Einsum", "MaxPool", "AveragePool", "LpPool"))
 
 
 def is_activation(v) -> bool:
@@ -17,22 +25,34 @@ def shortcut_and_branch(node):
     a, b = node.inputs
     if not (is_activation(a) and is_activation(b)) or len(a.shape) != len(b.shape) or a is b:
         return None
-    if _reaches(b, a):
+    if _through_layer(b, a):
         return a, b
-    if _reaches(a, b):
+    if _through_layer(a, b):
         return b, a
     return None
 
 
-def _reaches(v, target) -> bool:
-    """Whether ``target`` is upstream of ``v``."""
-    stack, seen = [v], set()
-    while stack and len(seen) < MAX_WALK:
-        u = stack.pop()
+def _through_layer(v, target) -> bool:
+    """Whether ``target`` is upstream of ``v`` on a path through one of the LAYERS."""
+    found = {}  # id(value) -> (target is upstream, upstream through a layer)
+    budget = [MAX_WALK]
+
+    def walk(u):
         if u is target:
-            return True
-        if id(u) in seen or u.producer is None:
-            continue
-        seen.add(id(u))
-        stack.extend(w for w in u.producer.inputs if w is not None and not w.is_param)
-    return False
+            return True, False
+        if id(u) in found:
+            return found[id(u)]
+        found[id(u)] = (False, False)
+        p = u.producer
+        if p is None or budget[0] <= 0:
+            return False, False
+        budget[0] -= 1
+        reaches = through = False
+        for w in p.inputs:
+            if w is not None and not w.is_param:
+                r, t = walk(w)
+                reaches, through = reaches or r, through or t
+        found[id(u)] = reaches, through or (reaches and p.op in LAYERS)
+        return found[id(u)]
+
+    return walk(v)[1]

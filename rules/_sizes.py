@@ -7,6 +7,8 @@ symbol) never reach the solver.
 
 from __future__ import annotations
 
+import sympy
+
 from convlint import conditions as cond
 from convlint import dims
 from convlint.rule import ERROR, WARNING
@@ -117,3 +119,47 @@ def named(value) -> str:
 
 def plural(n, word: str) -> str:
     return f"{dims.pretty(n)} {word}" + ("" if n == 1 else "s")
+
+
+MAX_WALK = 256  # producers visited looking for where a clamp began
+
+
+def sliced_table(value, clamp):
+    """The constant (a position table, a rotary cache) whose slice made the axis ``clamp`` (``Min(512, S)``) of
+    ``value``: the node that first produced a shape holding ``clamp`` sliced a parameter, buffer or initializer of
+    fixed length.
+    None when the clamp began at a slice of an activation (``x[:, :, :8]``), which is no length limit but a cut."""
+    stack, seen = [value], set()
+    while stack and len(seen) < MAX_WALK:
+        v = stack.pop()
+        p = v.producer
+        if p is None or id(p) in seen:
+            continue
+        seen.add(id(p))
+        upstream = [i for i in p.inputs if i is not None and i.shape is not None and
+                    any(isinstance(d, sympy.Basic) and d.has(clamp) for d in i.shape)]
+        if upstream:
+            stack.extend(upstream)
+            continue
+        data = p.inputs[0] if p.inputs else None  # what was sliced (Slice's bounds are constants too)
+        fixed = data is not None and data.is_param and data.shape and all(type(d) is int for d in data.shape)
+        return data if fixed else None
+    return None
+
+
+def table_limit(values, axes, verdict):
+    """The names of the tables whose slices clamp every disagreeing axis, for a "some" verdict (``self.pos[:S]``
+    meeting an ``S``-long input holds only when ``S <= 512``): that is the model's longest input, by design, not a
+    fault. None otherwise."""
+    if not verdict.some:
+        return None
+    clamps = {d for _, ds in axes for d in ds if isinstance(d, sympy.Min)}
+    if not clamps or any(not any(d in clamps for d in ds) for _, ds in axes):
+        return None
+    tables = set()
+    for clamp in clamps:
+        found = [sliced_table(v, clamp) for v in values if v.shape is not None and clamp in v.shape]
+        if not found or None in found:
+            return None
+        tables.update(t.name for t in found)
+    return sorted(tables)

@@ -1,8 +1,28 @@
 from convlint import conditions as cond
 from convlint import dims
+from convlint.examples import TorchExample
 from convlint.rule import Rule
 
 from ._sizes import ALWAYS, NEVER, condition_clause, every_size, layer, named, severity_of
+
+
+def _attention(heads):
+    from torch import nn
+
+    mha = nn.MultiheadAttention(12, 3, batch_first=True)
+    mha.num_heads = heads  # after construction: nothing checks it until the forward pass
+    return mha
+
+
+def _three_heads():
+    return _attention(3)
+
+
+def _five_heads():
+    return _attention(5)
+
+
+QKV = ("N,L,12", "N,S,12", "N,S,12")
 
 
 class AttentionHeadDivisibility(Rule):
@@ -12,13 +32,16 @@ class AttentionHeadDivisibility(Rule):
     value's, and `kv_num_heads` must divide `q_num_heads` (grouped-query attention shares each key head among
     `q_num_heads / kv_num_heads` query heads).
 
-    PyTorch's `nn.MultiheadAttention` checks `embed_dim % num_heads` in its constructor and exports as
-    `MatMul`/`Reshape` chains: a split into heads that does not divide shows up as `reshape-element-count` (CL504),
-    a wrong `kdim`/`vdim` as a matrix product whose inner dimensions differ (CL220).
+    For a PyTorch `nn.MultiheadAttention` it checks that `num_heads` divides the query's width, `embed_dim`. The
+    constructor checks that too, but not a `num_heads` set afterwards (a configuration edited in place, a module
+    rebuilt by hand). Exported to ONNX, the layer becomes `MatMul`/`Reshape` chains: a split into heads that does
+    not divide shows up as `reshape-element-count` (CL504), a wrong `kdim`/`vdim` as a matrix product whose inner
+    dimensions differ (CL220).
 
     ## Why is this bad?
     The layer cannot run: onnxruntime fails in `run()` with "inconsistent q_hidden_size, it should be a multiple of
-    q_num_heads". A hidden size of 100 cannot be split into 8 heads.
+    q_num_heads", PyTorch with "embed_dim 12 not divisible by num_heads 5". A hidden size of 100 cannot be split
+    into 8 heads.
 
     ## Example
     `Attention<q_num_heads = 5, kv_num_heads = 5>(q[2, 5, 12], k[2, 5, 12], v[2, 5, 12])`: 12 is not divisible by 5.
@@ -29,7 +52,7 @@ class AttentionHeadDivisibility(Rule):
 
     code = "CL421"
     name = "attention-head-divisibility"
-    ops = ("Attention",)
+    ops = ("Attention", "MultiHeadAttention")
 
     VALID = [
         """<ir_version: 10, opset_import: ["": 23]>
@@ -48,14 +71,22 @@ class AttentionHeadDivisibility(Rule):
         { y = Attention<q_num_heads = 3, kv_num_heads = 2>(q, k, v) }""",
     ]
 
+    TORCH_VALID = [TorchExample(_three_heads, QKV)]
+    TORCH_INVALID = [TorchExample(_five_heads, QKV)]
+
     def check(self, node, ctx):
-        qh, kvh = node.attrs.get("q_num_heads"), node.attrs.get("kv_num_heads")
-        for i, role, heads, attr in ((0, "query", qh, "q_num_heads"), (1, "key", kvh, "kv_num_heads"),
-                                     (2, "value", kvh, "kv_num_heads")):
+        if node.op == "MultiHeadAttention":  # PyTorch's: the query's width is embed_dim, split into num_heads
+            splits = ((0, "query", node.attrs.get("num_heads"), "num_heads"),)
+        else:
+            qh, kvh = node.attrs.get("q_num_heads"), node.attrs.get("kv_num_heads")
+            splits = ((0, "query", qh, "q_num_heads"), (1, "key", kvh, "kv_num_heads"),
+                      (2, "value", kvh, "kv_num_heads"))
+        for i, role, heads, attr in splits:
             v = node.input(i)
-            if v is None or v.shape is None or len(v.shape) != 3 or type(heads) is not int or heads < 1:
+            ranks = (2, 3) if node.op == "MultiHeadAttention" else (3,)  # PyTorch's takes an unbatched query too
+            if v is None or v.shape is None or len(v.shape) not in ranks or type(heads) is not int or heads < 1:
                 continue
-            hidden = v.shape[2]
+            hidden = v.shape[-1]
             if hidden is None:
                 continue
             if type(hidden) is int:
@@ -69,6 +100,8 @@ class AttentionHeadDivisibility(Rule):
                 hint = (f"pick {attr} dividing {dims.pretty(hidden)}, or project the {role} to a multiple of {heads}")
                 yield self.finding(node, message, hint, severity_of(verdict))
                 return
+        if node.op == "MultiHeadAttention":
+            return
         if type(qh) is int and type(kvh) is int and kvh >= 1 and qh % kvh:
             message = (f"{layer(node)} has q_num_heads={qh} and kv_num_heads={kvh}: grouped-query "
                        f"attention needs kv_num_heads to divide q_num_heads")

@@ -1,10 +1,12 @@
+import sympy
+
 from convlint import dims
 from convlint.examples import TorchExample
-from convlint.rule import Rule
+from convlint.rule import INFO, Rule
 
 from ._constraints import BROADCAST_OPS, default_opset, legacy_broadcast
 from ._residual import shortcut_and_branch
-from ._sizes import broadcast_verdict, condition_clause, layer, named, severity_of
+from ._sizes import broadcast_verdict, condition_clause, layer, named, severity_of, table_limit
 
 def _scaled_conv(channels):
     import torch
@@ -34,8 +36,13 @@ class BroadcastIncompatible(Rule):
     """## What it does
     Checks that the operands of an element-wise operation (`Add`, `Mul`, `Sub`, `Div`, comparisons, `Where`,
     `PRelu`, ...) broadcast numpy-style: aligned from the right, each pair of dims is equal or one of them is 1.
-    With symbolic sizes it states for which sizes they do. A residual `Add` whose shortcut and branch disagree is
-    reported by `residual-branch-mismatch` (CL501) instead.
+    With symbolic sizes it states exactly for which sizes they do, in your names: `x + x.transpose(2, 3)` only when
+    `H == W or H == 1 or W == 1`; a slice that may cut the input, `x[:, :, :8] + x`, only when `H <= 8`. A
+    residual `Add` whose shortcut and branch disagree is reported by `residual-branch-mismatch` (CL501) instead.
+
+    A fixed table sliced to the input's length (`self.pos[:, :S]` on 512 positions, a rotary cache `cos[:T]`)
+    limits the input by design: that is a note giving the longest input the model takes (`S <= 512`), not a
+    warning.
 
     ## Why is this bad?
     The operation cannot run: PyTorch fails with "The size of tensor a (64) must match the size of tensor b (32)
@@ -84,11 +91,32 @@ class BroadcastIncompatible(Rule):
         if shortcut_and_branch(node) is not None:
             return
         rank = max(len(v.shape) for v in present)
-        pairs = "; ".join(f"axis {rank - i}: {' vs '.join(dims.pretty(d) for d in ds)}" for i, ds in axes)
+        pairs = "; ".join(f"axis {rank - i}: {' vs '.join(dims.pretty(d) for d in ds)}"
+                          for i, ds in sorted(axes, key=lambda a: -a[0]))
         operands = " with ".join(named(v) for v in present)
         message = f"{layer(node)} cannot broadcast {operands} ({pairs})"
+        tables = table_limit(present, axes, verdict)
+        if tables:
+            message = (f"{layer(node)} broadcasts {operands} ({pairs}) only when {verdict.condition}: the slice of "
+                       f"{' and '.join(repr(t) for t in tables)} covers no more, so that is the longest input the "
+                       f"model takes")
+            hint = f"if longer inputs must work, make {' and '.join(repr(t) for t in tables)} longer"
+            yield self.finding(node, message, hint, INFO, condition=verdict.condition)
+            return
         message += condition_clause(verdict, "they broadcast")
-        yield self.finding(node, message, _hint(present, rank, axes), severity_of(verdict))
+        hint = _table_hint(axes, verdict) or _hint(present, rank, axes)
+        yield self.finding(node, message, hint, severity_of(verdict))
+
+
+def _table_hint(axes, verdict):
+    """For an axis clamped by a slice (``pos[:S]`` on 512 rows is ``min(512, S)`` rows, ``x[:, :, :8]`` is
+    ``min(8, H)``) that meets a size it may not reach."""
+    clamped = [d for _, ds in axes for d in ds if isinstance(d, sympy.Basic) and d.has(sympy.Min)]
+    if not clamped or not verdict.some:
+        return None
+    return (f"a slice clamps this axis to {dims.pretty(clamped[0])} (a position table, a rotary cache, "
+            f"x[:, :, :8]): keep to {verdict.condition}, or make the operands the same length (a longer table, "
+            f"the same slice on both)")
 
 
 def _hint(values, rank, axes):

@@ -87,7 +87,12 @@ class ConcatDimsMismatch(Rule):
         others = ", ".join(named(v) for v in present[1:])
         message = (f"{layer(node)} joins {named(first)} with {others} on axis {a}, but they differ on other "
                    f"axes ({axes})")
-        if verdict.some:
+        if verdict.some and verdict.coupled:  # sizes of different inputs, or of two axes, must agree
+            message += f"; they agree only when {verdict.condition} (smallest: {verdict.example_text()})"
+            hint = (f"feed sizes with {verdict.condition}, or bring one input to the other's size before the "
+                    f"concatenation: crop, pad or resize it (F.interpolate(y, size=x.shape[2:]), ONNX Resize with "
+                    f"sizes)")
+        elif verdict.some:
             message += f"; they agree only when {verdict.condition} (smallest: {verdict.example_text()})"
             hint = (f"feed sizes with {verdict.condition} (pad the input to such a size), or make the inputs agree for "
                     f"every size: crop or pad one, or upsample to the skip's size (F.interpolate(x, "

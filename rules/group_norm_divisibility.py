@@ -1,8 +1,25 @@
 from convlint import conditions as cond
 from convlint import dims
+from convlint.examples import TorchExample
 from convlint.rule import Rule
 
 from ._sizes import ALWAYS, NEVER, condition_clause, every_size, layer, named, plural, severity_of
+
+
+def _group_norm(groups):
+    from torch import nn
+
+    norm = nn.GroupNorm(8, 32)
+    norm.num_groups = groups  # after construction: nothing checks it until the forward pass
+    return norm
+
+
+def _eight_groups():
+    return _group_norm(8)
+
+
+def _five_groups():
+    return _group_norm(5)
 
 
 class GroupNormDivisibility(Rule):
@@ -12,7 +29,8 @@ class GroupNormDivisibility(Rule):
     ## Why is this bad?
     The layer cannot run: onnxruntime fails in `run()` reshaping `(N, C, ...)` into `num_groups` groups. PyTorch
     refuses `nn.GroupNorm(8, 30)` in the constructor ("num_channels must be divisible by num_groups"), but a model
-    edited afterwards, or built in ONNX directly, gets no such check.
+    edited afterwards (`norm.num_groups = 5`), or built in ONNX directly, gets no such check until its forward pass
+    fails with "Expected number of channels in input to be divisible by num_groups".
 
     ## Example
     `GroupNormalization<num_groups = 8>` on a 30-channel input.
@@ -36,6 +54,9 @@ class GroupNormDivisibility(Rule):
         g (float[2, 30, 4, 4] x) => (float[2, 30, 4, 4] y)
         <float[30] s, float[30] b> { y = GroupNormalization<num_groups = 8>(x, s, b) }""",
     ]
+
+    TORCH_VALID = [TorchExample(_eight_groups, "N,32,H,W")]
+    TORCH_INVALID = [TorchExample(_five_groups, "N,32,H,W")]
 
     def check(self, node, ctx):
         x = node.input_shape(0)

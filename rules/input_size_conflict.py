@@ -1,5 +1,6 @@
 from convlint import conditions as cond
 from convlint import dims
+from convlint.examples import TorchExample
 from convlint.rule import WARNING, Rule
 from convlint.shapes.conv import kernel_of, output_size, window
 
@@ -8,6 +9,29 @@ from ._conv import spatial_name
 from ._sizes import layer
 
 WINDOW_OPS = ("Conv", "MaxPool", "AveragePool", "LpPool")
+
+
+def _two_heads(in_features, second_pool):
+    from torch import nn
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pools = nn.Sequential(nn.MaxPool2d(2), *([nn.MaxPool2d(3)] if second_pool else []))
+            self.fc = nn.Linear(in_features, 10)
+
+        def forward(self, x):
+            return self.pools(x), self.fc(self.pools[0](x).flatten(1))
+
+    return TwoHeads()
+
+
+def _pools_fit():  # the Linear pins H and W to ⌊H/2⌋·⌊W/2⌋ = 16, where one 2×2 pooling always fits
+    return _two_heads(64, False)
+
+
+def _pools_cannot_fit():  # the Linear pins ⌊H/2⌋·⌊W/2⌋ = 1 (H, W < 4), the second pooling needs H, W >= 6
+    return _two_heads(4, True)
 
 
 class InputSizeConflict(Rule):
@@ -63,6 +87,9 @@ class InputSizeConflict(Rule):
           p2 = MaxPool<kernel_shape = [3, 3], strides = [3, 3]>(p1)
           f = Flatten(x)  y = Gemm<transB = 1>(f, w) }""",
     ]
+
+    TORCH_VALID = [TorchExample(_pools_fit, "N,4,H,W")]
+    TORCH_INVALID = [TorchExample(_pools_cannot_fit, "N,4,H,W")]
 
     def check_graph(self, graph, ctx):
         pins = pinning_constraints(graph)

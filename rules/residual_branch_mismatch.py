@@ -33,9 +33,10 @@ def _unprojected_block():
 
 class ResidualBranchMismatch(Rule):
     """## What it does
-    Checks that a residual addition, `Add(x, f(x))` where the branch `f(x)` is computed from the shortcut `x`,
-    receives operands that broadcast. It says which operand is the shortcut and which the branch, how the branch
-    changed the shape, and the projection the shortcut is missing.
+    Checks that a residual addition, `Add(x, f(x))` where the branch `f(x)` is computed from the shortcut `x`
+    through a layer that changes shapes (a convolution, a pooling, a linear layer), receives operands that
+    broadcast. It says which operand is the shortcut and which the branch, how the branch changed the shape, and
+    the projection the shortcut is missing.
 
     ## Why is this bad?
     The block cannot run: PyTorch fails with "The size of tensor a (64) must match the size of tensor b (128) at

@@ -145,12 +145,12 @@ def _listing(findings) -> str:
 
 
 def _check(findings, key=lambda f: (f.severity, f.rule, f.message)):
-    """No error, and the trace went through the whole forward pass (a trace stopped at the first layer would leave
-    nothing to find errors in)."""
+    """No error or warning (notes, such as BERT's longest input, S <= 512, are fine), and the trace went through
+    the whole forward pass (a trace stopped at the first layer would leave nothing to find errors in)."""
     listing = _listing(findings)
     for f in findings:
         severity, rule, message = key(f)
-        assert severity != "error", listing
+        assert severity not in ("error", "warning"), listing
         assert not (rule == "CL011" and message.startswith("tracing stopped")), listing
 
 
