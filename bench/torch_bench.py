@@ -17,8 +17,10 @@ that imports torch and convlint, builds the model, then times one call:
 - ``export``: ``torch.export.export(model, args)``, with ``dynamic_shapes`` (``Dim.AUTO``) for symbolic inputs.
 
 Times are medians over the repeats of the call alone (wall and cpu time of the process; cpu time is less disturbed by
-other load). Peak memory is the process's peak RSS from ``os.wait4``; ``Δ`` is how much of it came after the imports
-and the model's construction, to compare with the weights' size in fp32.
+other load). convlint's call includes what it imports on first use (its pipeline, onnx and the rule pack: ~0.05 s,
+twice that where Python may not cache bytecode, as under ``PYTHONDONTWRITEBYTECODE``). Peak memory is the process's
+peak RSS from ``os.wait4``; ``Δ`` is how much of it came after the imports and the model's construction, to compare
+with the weights' size in fp32.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import re
 
 import sympy
 import torch
-from torch._guards import GuardSource, Source
+from torch._guards import GuardSource, SLoc, Source
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
 
 from .. import dims
@@ -49,11 +49,20 @@ class DimSource(Source):
         return GuardSource.LOCAL
 
 
+class _ShapeEnv(ShapeEnv):
+    """torch's ShapeEnv without the source location it looks up for every symbol it creates: finding the user's
+    frame imports torch.export, inductor and networkx the first time (0.1 s, as long as a meta forward pass of a
+    7B decoder), and convlint says where things happen with its own origins."""
+
+    def _get_stack_summary(self, is_debug: bool = False, framework_loc=None):
+        return SLoc(framework_loc, None), ""
+
+
 class SymbolTable:
     """The ShapeEnv of one trace, and the map between its symbols and the user's."""
 
     def __init__(self):
-        self.env = ShapeEnv(duck_shape=False)
+        self.env = _ShapeEnv(duck_shape=False)
         self.user = {}  # torch Symbol -> convlint symbol
         self.symints = {}  # user name -> SymInt
         self.unknown = set()  # torch Symbols convlint made for sizes it does not know
@@ -167,9 +176,12 @@ class SymbolTable:
     # -- convlint -> torch ----------------------------------------------------------------------------------------
 
     def symint(self, d):
-        """A torch size for convlint dim ``d``: an int, a SymInt over the user's symbols, or a fresh unknown one."""
+        """A torch size for convlint dim ``d``: an int, a SymInt over the user's symbols, or a fresh unknown one
+        (a torch size passes through)."""
         if type(d) is int:
             return d if d >= 0 else self.unknown_symint()
+        if isinstance(d, torch.SymInt):
+            return d
         if d is None:
             return self.unknown_symint()
         try:

@@ -2,9 +2,10 @@
 
 Every module of a known family becomes a node with its declared attributes and its actual parameter shapes (the
 declared-versus-actual rules need nothing more, so they run even without an input shape or when the forward cannot
-be followed); with ``--input-shape`` the forward pass is traced on fake tensors (:mod:`.torch_trace`), recording each
-module call and tensor operation with its shapes. Shapes are final when the front end is done: the graph is marked
-``propagated`` so convlint's propagation leaves PyTorch's own answers alone.
+be followed); with ``--input-shape`` the forward pass is traced on fake tensors (:mod:`.torch_trace`), or first on
+plain meta tensors when every size is fixed (see :func:`describe`), recording each module call and tensor operation
+with its shapes. Shapes are final when the front end is done: the graph is marked ``propagated`` so convlint's
+propagation leaves PyTorch's own answers alone.
 
 ``graph.meta["torch_trace"]`` says how far the trace went: None when the forward ran to its end, else a dict with
 ``kind`` (``no-input``, ``not-built``, ``refused``, ``limit``, ``raised``), ``reason`` and where it stopped.
@@ -14,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
+import sys
 
 import torch
+from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from .. import dims
@@ -23,7 +27,7 @@ from ..errors import UsageError
 from ..ir import Graph, Node, Origin, Value
 from . import torch_modules, torch_target
 from .torch_dims import SymbolTable
-from .torch_trace import Tracer
+from .torch_trace import Doubt, Tracer
 
 OPSET = {"": 21}
 _SIGNATURE = ("in_channels", "out_channels", "kernel_size", "groups", "in_features", "out_features", "num_features",
@@ -65,17 +69,37 @@ def construction_graph(failure) -> Graph:
 
 
 def describe(loaded, input_shapes=(), input_dtypes=()) -> Graph:
+    """The model's Graph. With inputs of fixed sizes the forward pass is first followed on plain meta tensors, which
+    costs a fraction of fake tensors' dispatch; at the first thing that pass cannot vouch for (a refusal, a stop,
+    a tensor off the meta device) it is given up and the trace done again on fake tensors, so the result is the
+    same either way."""
+    if input_shapes and all(type(d) is int for spec in input_shapes for d in spec.dims):
+        out, err = io.StringIO(), io.StringIO()  # what the forward prints shows once, from the pass that is kept
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                graph = _describe(loaded, input_shapes, input_dtypes, on_meta=True)
+        except Doubt:
+            pass
+        else:
+            sys.stdout.write(out.getvalue())
+            sys.stderr.write(err.getvalue())
+            return graph
+    return _describe(loaded, input_shapes, input_dtypes, on_meta=False)
+
+
+def _describe(loaded, input_shapes, input_dtypes, on_meta: bool) -> Graph:
     model = loaded.module
     graph = _new_graph(loaded.file or loaded.name)
     graph.meta["torch_notes"] = list(loaded.notes)
-    device = _common_device(model)
+    device = torch.device("meta") if on_meta else _common_device(model)
     table = SymbolTable()
-    mode = FakeTensorMode(shape_env=table.env, allow_non_fake_inputs=True)
+    mode = None if on_meta else FakeTensorMode(shape_env=table.env, allow_non_fake_inputs=True)
     with preserved(model):
-        params = _swap_in_fakes(model, mode, graph, device)
-        tracer = Tracer(model, graph, table, mode, params, loaded.sites, device)
+        params = _swap_in(model, graph, _meta_twin if on_meta else
+                          lambda t: mode.from_tensor(t if t.device == device else t.to("meta"), static_shapes=True))
+        tracer = Tracer(model, graph, table, mode, params, loaded.sites, device, on_meta=on_meta)
         if input_shapes:
-            with mode:
+            with contextlib.nullcontext() if mode is None else mode:
                 args, kwargs = _inputs(model, tracer, input_shapes, input_dtypes, device)
                 stopped = tracer.run(args, kwargs)
         else:
@@ -105,34 +129,42 @@ def _common_device(model) -> torch.device:
     return torch.device("meta")  # a model half on meta (weights applied to a meta model, say): trace it all on meta
 
 
-def _swap_in_fakes(model, mode, graph, device) -> dict:
-    """Replace every parameter, buffer and tensor attribute with a fake tensor of the same shape, so that nothing the
-    forward pass does in place reaches the model; returns id(fake) -> Value."""
+def _swap_in(model, graph, twin) -> dict:
+    """Replace every parameter, buffer and tensor attribute with ``twin(tensor)``, a fake or meta tensor of the same
+    shape, so that nothing the forward pass does in place reaches the model; returns id(twin) -> Value."""
     names = {}
     for mname, m in model.named_modules(remove_duplicate=False):
         for key, t in list(m._parameters.items()) + list(m._buffers.items()) + _tensor_attributes(m):
             if t is not None:
                 names.setdefault(id(t), f"{mname}.{key}" if mname else key)
-    fakes, out = {}, {}
+    twins, out = {}, {}
     for m in model.modules():
         for store in (m._parameters, m._buffers, dict(_tensor_attributes(m))):
             for key, t in list(store.items()):
                 if t is None or torch_modules.param_shape(t) is None:
                     continue
-                fake = fakes.get(id(t))
-                if fake is None:
-                    src = t if t.device == device else t.to("meta")
-                    fake = mode.from_tensor(src, static_shapes=True)
-                    fakes[id(t)] = fake
+                new = twins.get(id(t))
+                if new is None:
+                    new = twin(t)
+                    twins[id(t)] = new
                     v = Value(names.get(id(t), key), tuple(int(d) for d in t.shape), str(t.dtype).replace("torch.", ""),
                               is_param=True)
                     graph.values[v.name] = v
-                    out[id(fake)] = v
+                    out[id(new)] = v
                 if store is m._parameters or store is m._buffers:
-                    store[key] = fake
+                    store[key] = new
                 else:
-                    m.__dict__[key] = fake
+                    m.__dict__[key] = new
     return out
+
+
+def _meta_twin(t):
+    """A meta tensor with ``t``'s sizes, strides and dtype (a parameter stays a parameter); Doubt for a tensor that
+    is not a plain dense one."""
+    if t.layout is not torch.strided or t.is_quantized or t.is_nested or type(t) not in (torch.Tensor, nn.Parameter):
+        raise Doubt(f"a {type(t).__name__} with layout {t.layout}")
+    twin = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+    return nn.Parameter(twin, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else twin
 
 
 def _tensor_attributes(m) -> list:

@@ -2,8 +2,9 @@
 
 Each builder takes the tracer and the call's arguments and returns ``(op, attrs, inputs)`` with ONNX semantics, or
 None when the call does not fit the ONNX op (``x.view(torch.int8)``); the op is then recorded as ``torch.<name>``.
-:data:`SHAPE_ONLY` ops are never run by PyTorch: their outputs come from convlint (PyTorch's own shape code for
-``interpolate`` fixes symbolic sizes to their example values).
+:data:`SHAPE_ONLY` ops are not run by PyTorch when convlint can tell their output size: PyTorch's own shape code for
+``interpolate`` fixes symbolic sizes to their example values, and ``scaled_dot_product_attention`` on the meta device
+costs as much as the rest of a decoder's layer.
 """
 
 from __future__ import annotations
@@ -145,4 +146,39 @@ def interpolate_shape(t, args, kwargs):
     return tuple(shape[:2]) + tuple(spatial)
 
 
-SHAPE_ONLY = {"interpolate": ("Resize", interpolate_shape), "upsample": ("Resize", interpolate_shape)}
+def _same_size(a, b) -> bool:
+    """Whether two torch sizes are surely equal: equal ints, or SymInts with the same expression."""
+    if type(a) is int or type(b) is int:
+        return type(a) is type(b) and a == b
+    return isinstance(a, torch.SymInt) and isinstance(b, torch.SymInt) and a.node.expr == b.node.expr
+
+
+def attention_shape(t, args, kwargs):
+    """The output size of ``F.scaled_dot_product_attention`` on the meta device, ``(*batch, L, Ev)``, when PyTorch
+    surely accepts the call: query, key and value of one floating dtype and rank, the same batch dims (no
+    broadcasting, no grouped-query heads), key and query of one width, key and value of one length, no mask. On the
+    meta device PyTorch computes it by its math decomposition (a matmul, a softmax, a causal mask: most of a
+    decoder's trace), whose output is contiguous. Otherwise None, and PyTorch runs it and judges."""
+    q, k, v = args[0], arg(args, kwargs, 1, "key"), arg(args, kwargs, 2, "value")
+    dropout, causal, scale = arg(args, kwargs, 4, "dropout_p", 0.0), arg(args, kwargs, 5, "is_causal", False), \
+        arg(args, kwargs, 6, "scale")
+    if not (isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor)) or len(args) > 8 \
+            or not set(kwargs) <= {"key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"} \
+            or arg(args, kwargs, 3, "attn_mask") is not None or arg(args, kwargs, 7, "enable_gqa", False) is not False \
+            or type(dropout) not in (int, float) or type(causal) is not bool \
+            or not (scale is None or type(scale) in (int, float)):
+        return None
+    if not (q.is_meta and k.is_meta and v.is_meta and q.dtype.is_floating_point and q.dtype == k.dtype == v.dtype
+            and q.dim() == k.dim() == v.dim() >= 2):
+        return None
+    qs, ks, vs = q.shape, k.shape, v.shape
+    if not (all(map(_same_size, qs[:-2], ks[:-2])) and all(map(_same_size, qs[:-2], vs[:-2]))
+            and _same_size(qs[-1], ks[-1]) and _same_size(ks[-2], vs[-2])):
+        return None
+    return tuple(qs[:-1]) + (vs[-1],)
+
+
+# name -> (ONNX op to record, or None to keep ``torch.<name>``; shape function: the output size, or None when in
+# doubt, and PyTorch runs the call)
+SHAPE_ONLY = {"interpolate": ("Resize", interpolate_shape), "upsample": ("Resize", interpolate_shape),
+              "scaled_dot_product_attention": (None, attention_shape)}

@@ -17,6 +17,10 @@ judge. A call convlint cannot step over, or code that needs tensor values, stops
 floating point), ``graph.meta["torch_specialized"]`` says where, so a note can say that later sizes hold for that
 value only. The model is left as it was: parameters and buffers are swapped for fakes during the
 trace and every module's state is restored afterwards.
+
+With inputs of fixed sizes the forward is first followed on plain meta tensors, outside FakeTensorMode, whose
+dispatch costs about as much again as the meta kernels themselves (``on_meta``). That pass recovers from nothing: at
+the first refusal, stop or tensor made off the meta device it raises :class:`Doubt`, and the fake trace runs instead.
 """
 
 from __future__ import annotations
@@ -66,6 +70,11 @@ class TraceStop(BaseException):
         super().__init__(reason)
         self.reason = reason
         self.where = where
+
+
+class Doubt(BaseException):
+    """Ends a trace on plain meta tensors at the first thing it cannot vouch for (PyTorch refusing a call, a stop, a
+    tensor off the meta device), so that the trace is done again on fake tensors."""
 
 
 def first_line(e: BaseException) -> str:
@@ -231,8 +240,10 @@ def _patched_call(module, *args, **kwargs):
 class Tracer:
     """One trace of one model into ``graph``."""
 
-    def __init__(self, model, graph, table, mode, params: dict, sites, device):
+    def __init__(self, model, graph, table, mode, params: dict, sites, device, on_meta=False):
         self.model = model
+        self.on_meta = on_meta  # plain meta tensors, no FakeTensorMode: any doubt raises Doubt
+        self.doubt = None  # why the meta pass gave up (kept, should the model swallow the Doubt)
         self.graph = graph
         self.table = table
         self.mode = mode
@@ -262,11 +273,17 @@ class Tracer:
         try:
             with _quiet_torch(), _Recorder(self), torch.no_grad():
                 out = self.model(*args, **kwargs)
+            if self.doubt is not None:
+                raise Doubt(self.doubt)
             self.graph.outputs = [self.value_of(x) for x in _tensors(out)]
             return None
         except TraceStop as s:
+            if self.on_meta:
+                self.give_up(s.reason, s)
             return dict(s.where, reason=s.reason)
         except Exception as e:
+            if self.on_meta:
+                self.give_up(first_line(e), e)
             return self._stopped_by(e)
         finally:
             _ACTIVE.pop()
@@ -289,6 +306,11 @@ class Tracer:
                      f"{self.table.rename(first_line(e))}"
             kind = "raised"
         return {"kind": kind, "module": self.failed_in, "file": file, "line": line, "reason": reason}
+
+    def give_up(self, reason: str, cause=None):
+        """End the meta pass: raise Doubt (and remember why, should the model's code catch it)."""
+        self.doubt = self.doubt or reason
+        raise Doubt(reason) from cause
 
     @contextlib.contextmanager
     def quiet(self):
@@ -343,6 +365,8 @@ class Tracer:
     def set_outputs(self, node, tensors) -> None:
         outs = []
         for i, t in enumerate(tensors):
+            if self.on_meta and not t.is_meta:
+                self.give_up(f"{node.name} made a tensor on {t.device}")
             v = Value(node.name if i == 0 else f"{node.name}:{i}", self.table.shape(t.shape), _dtype_name(t))
             v.producer = node
             self.values[id(t)] = (t, v)
@@ -489,6 +513,8 @@ class Tracer:
         return kind.fits(module, tuple(x.shape), {n: p.shape for n, p in params.items()}) and args[0].is_contiguous()
 
     def _recover_module(self, node, module, kind, tensors, kwargs, unbatched, e):
+        if self.on_meta:
+            self.give_up(first_line(e), e)
         where = self._where(node)
         if is_limitation(e):
             raise TraceStop(f"the module needs tensor values ({type(e).__name__}: "
@@ -549,7 +575,9 @@ class Tracer:
         name = op_name(func)
         shape_only = torch_ops.SHAPE_ONLY.get(name)
         if shape_only is not None and args and isinstance(args[0], torch.Tensor):
-            return self._shape_only(name, shape_only, args, kwargs)
+            shape = shape_only[1](self, args, kwargs)
+            if shape is not None:
+                return self._shape_only(name, shape_only[0], shape, args, kwargs)
         try:
             with self.quiet():
                 out = _SYMBOLIC_IMPL.get(func, func)(*args, **kwargs)
@@ -586,6 +614,8 @@ class Tracer:
         return Origin("torch", file=file or self.graph.file, line=line, module=scope or None)
 
     def _recover_op(self, name, args, kwargs, e):
+        if self.on_meta:
+            self.give_up(first_line(e), e)
         if name in _NEEDS_DATA or is_limitation(e):
             f = _user_frame(sys._getframe(1), self.base_frame)
             file, line = (display_path(f.f_code.co_filename), f.f_lineno) if f is not None else (None, None)
@@ -608,15 +638,10 @@ class Tracer:
         self.set_outputs(node, [out])
         return out
 
-    def _shape_only(self, name, spec, args, kwargs):
-        op, shape_of = spec
-        shape = shape_of(self, args, kwargs)
-        if shape is None:
-            with self.quiet():
-                out = torch.nn.functional.interpolate(*args, **kwargs)
-        else:
-            out = self.materialize(shape, args[0].dtype, args[0].device)
+    def _shape_only(self, name, op, shape, args, kwargs):
+        out = self.materialize(shape, args[0].dtype, args[0].device)
         node = self._op_node(name, args, kwargs)
-        node.op = op
+        if op is not None:
+            node.op = op
         self.set_outputs(node, [out])
         return out
