@@ -1,12 +1,10 @@
-from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
-from convlint.shapes.conv import kernel_of
+from convlint.shapes.conv import kernel_of, window
 
 from ._conv import layout
+from ._same_padding import SAME, pads_hint, same_pads
 from ._sizes import is_torch
-
-SAME = ("SAME_UPPER", "SAME_LOWER")
 
 
 def _dilated_same_conv():
@@ -72,34 +70,8 @@ class ConvDilatedSamePadding(Rule):
         message = (f"auto_pad {auto_pad} with dilations ({', '.join(map(str, dilations))}{',' if rank == 1 else ''}) "
                    f"is valid ONNX, but onnxruntime cannot run it: its {node.op} works out SAME padding only for "
                    f"undilated kernels")
-        pads = _explicit_pads(node, auto_pad, rank)
-        hint = (f'set auto_pad to "NOTSET" and pads to {pads}, the padding {auto_pad} stands for here' if pads else
-                f'set auto_pad to "NOTSET" and write the padding {auto_pad} stands for in pads (it depends on the '
-                f'input size when the stride is above 1)')
+        win = window(node, rank, kernel_of(node, node.input_shape(3 if node.op == "QLinearConv" else 1)))
+        hint = pads_hint(auto_pad, same_pads(node.input_shape(0), win) if win is not None else None)
         evidence = layout(node).replay_evidence() if node.op == "Conv" else {}
         yield self.finding(node, message, hint, **evidence)
 
-
-def _explicit_pads(node, auto_pad: str, rank: int):
-    """The ``pads`` that ``auto_pad`` stands for (the ONNX definition), or None when they depend on an unknown size."""
-    x = node.input_shape(0)
-    w = node.input_shape(3 if node.op == "QLinearConv" else 1)
-    kernel = kernel_of(node, w)
-    strides = list(node.attrs.get("strides") or [1] * rank)
-    dilations = node.attrs["dilations"]
-    if kernel is None or len(kernel) != rank or len(strides) != rank:
-        return None
-    begin, end = [], []
-    for i in range(rank):
-        s, span = strides[i], dilations[i] * (kernel[i] - 1) + 1
-        if s == 1:
-            total = span - 1
-        else:
-            d = x[2 + i] if x is not None and len(x) == rank + 2 else None
-            if type(d) is not int:
-                return None
-            total = max(0, (dims.ceildiv(d, s) - 1) * s + span - d)
-        small, large = total // 2, total - total // 2
-        begin.append(small if auto_pad == "SAME_UPPER" else large)
-        end.append(large if auto_pad == "SAME_UPPER" else small)
-    return begin + end
