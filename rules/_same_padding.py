@@ -1,5 +1,6 @@
 """SAME padding written out: the ``pads`` that ``auto_pad`` SAME_UPPER or SAME_LOWER stand for, as the ONNX
-specification defines them. onnxruntime gets dilated SAME padding wrong (CL108, CL109) but runs explicit ``pads``."""
+specification defines them. onnxruntime gets dilated SAME padding wrong (CL108, CL109) and refuses MaxPool's negative
+undilated one (CL109), but runs explicit ``pads``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""CL109 pool-dilated-same-padding against the real thing: onnxruntime's pooling under dilated SAME padding, the
-sizes ONNX defines (onnx's reference evaluator and shape inference), and the explicit padding the hint gives."""
+"""CL109 pool-same-padding against the real thing: onnxruntime's pooling under SAME padding (dilated: another size;
+undilated MaxPool: refused where its padding comes out negative), the sizes ONNX defines (onnx's reference evaluator
+and shape inference), and the explicit padding the hint gives."""
 
 from __future__ import annotations
 
@@ -108,25 +109,46 @@ def _grid():
         yield op, auto_pad, ceil_mode, first, second
 
 
+# Undilated: the first axis takes every (kernel, stride, size) where the kernel may be shorter than the last partial
+# stride; the second cycles through a stride-1 axis, one onnxruntime's MaxPool refuses (kernel 2, stride 3, size 6),
+# one whose padding is 0 and one whose padding is positive.
+UNDILATED = [(1, 1, 1, 3), (2, 1, 3, 6), (1, 1, 2, 5), (3, 1, 2, 5)]
+
+
+def _undilated_grid():
+    axes = list(itertools.product((1, 2, 3), (1,), (2, 3, 4), range(1, 9)))
+    for n, (op, auto_pad, ceil_mode, first) in enumerate(itertools.product(OPS, SAME, (0, 1), axes)):
+        if not (ceil_mode and op == "LpPool"):
+            yield op, auto_pad, ceil_mode, first, UNDILATED[n % len(UNDILATED)]
+
+
+def _every_case():
+    return itertools.chain(_grid(), _undilated_grid())
+
+
+REFUSALS = ("Calculated output dimension is negative", "padding values must be non-negative")
+
+
 def _axes_model(op, auto_pad, ceil_mode, first, second):
     (k0, d0, s0, n0), (k1, d1, s1, n1) = first, second
     return _same(op, (n0, n1), [k0, k1], [d0, d1], [s0, s1], auto_pad, ceil_mode), (1, 1, n0, n1)
 
 
-def test_fires_exactly_when_onnxruntime_gives_another_size_than_onnx_and_says_both():
+def test_fires_exactly_when_onnxruntime_gives_another_size_than_onnx_or_refuses_and_says_both():
     rng = np.random.default_rng(0)
-    counts = {"fired": 0, "silent": 0, "refused": 0}
-    for case in _grid():
+    counts = {"fired": 0, "silent": 0, **{words: 0 for words in REFUSALS}}
+    for case in _every_case():
         model, shape = _axes_model(*case)
         x = rng.standard_normal(shape).astype(np.float32)
         expected = _onnx_shape(model, case[2])
         got = _ort(model, x)
         finding = _finding(model)
         if isinstance(got, str):
-            assert "Calculated output dimension is negative" in got, (case, got)
+            [words] = [w for w in REFUSALS if w in got]
             assert finding is not None and finding.severity == "error", case
             assert _said(finding) == (expected, None), (case, finding.message)
-            counts["refused"] += 1
+            assert words in finding.message or "Calculated" in words, finding.message
+            counts[words] += 1
         elif got.shape != expected:
             assert finding is not None and finding.severity == "warning", case
             assert _said(finding) == (expected, got.shape), (case, finding.message)
@@ -134,7 +156,7 @@ def test_fires_exactly_when_onnxruntime_gives_another_size_than_onnx_and_says_bo
         else:
             assert finding is None, (case, finding.message)
             counts["silent"] += 1
-    assert min(counts["fired"], counts["silent"], counts["refused"]) >= 50, counts
+    assert min(counts.values()) >= 50, counts
 
 
 def test_onnx_reference_evaluator_agrees_on_the_sizes_where_it_runs():
@@ -172,8 +194,8 @@ def _close(ort_y, ref_y):
 @pytest.mark.parametrize("count_include_pad", [0, 1])
 def test_the_hint_padding_runs_in_onnxruntime_with_onnx_size(count_include_pad):
     rng = np.random.default_rng(1)
-    explicit = padded = 0
-    for op, auto_pad, ceil_mode, first, second in _grid():
+    explicit = padded = undilated = 0
+    for op, auto_pad, ceil_mode, first, second in _every_case():
         if count_include_pad and op != "AveragePool":
             continue
         extra = {"count_include_pad": count_include_pad} if op == "AveragePool" else {}
@@ -190,6 +212,7 @@ def test_the_hint_padding_runs_in_onnxruntime_with_onnx_size(count_include_pad):
             y, ref = _ort(fixed, x), _reference(fixed, x)
             assert not isinstance(y, str), (op, auto_pad, first, second, y)
             explicit += 1
+            undilated += first[1] == second[1] == 1
         else:
             pad_pads, value = _pad_node(finding)
             assert value == (-np.inf if op == "MaxPool" else 0.0)
@@ -203,7 +226,7 @@ def test_the_hint_padding_runs_in_onnxruntime_with_onnx_size(count_include_pad):
         assert y.shape == expected, (op, auto_pad, ceil_mode, first, second, y.shape, expected)
         if ref is not None and not (op == "AveragePool" and not count_include_pad and pads is None):
             assert _close(y, ref), (op, auto_pad, ceil_mode, first, second)
-    assert explicit >= 100 and padded >= 20, (explicit, padded)
+    assert explicit >= 100 and padded >= 20 and (count_include_pad or undilated >= 50), (explicit, padded, undilated)
 
 
 def _expression(text):
@@ -258,3 +281,67 @@ def test_a_size_onnxruntime_refuses_is_an_error_it_confirms():
     assert finding.severity == "error" and "gets an output height of -1" in finding.message
     assert finding.verification.status == "confirmed"
     assert "Calculated output dimension is negative" in finding.verification.message
+
+
+def _condition(finding):
+    """The sizes the message says onnxruntime runs the layer for, as a predicate (``H % 3 in {1, 2}``)."""
+    m = re.search(r"onnxruntime runs it only when (.*) \(smallest", finding.message)
+    return lambda h: eval(m.group(1), {}, {"H": h})
+
+
+@pytest.mark.parametrize("auto_pad", SAME)
+def test_undilated_max_pool_on_a_symbolic_size_fires_with_the_sizes_onnxruntime_runs(auto_pad):
+    fired = 0
+    for k, s, ceil_mode in itertools.product((1, 2, 3), (1, 2, 3, 4), (0, 1)):
+        finding = _finding(_same("MaxPool", ("H",), [k], [1], [s], auto_pad, ceil_mode))
+        runs = [not isinstance(_ort(_same("MaxPool", (h,), [k], [1], [s], auto_pad, ceil_mode),
+                                    np.ones((1, 1, h), np.float32)), str) for h in range(1, 13)]
+        assert (finding is not None) == (not all(runs)), (k, s, ceil_mode, finding)
+        if finding is not None:
+            assert finding.severity == "warning" and "padding values must be non-negative" in finding.message
+            assert [_condition(finding)(h) for h in range(1, 13)] == runs, (finding.message, runs)
+            fired += 1
+    assert fired >= 8, fired
+
+
+def test_undilated_max_pool_refused_for_every_size_is_an_error():
+    # H = 2W with stride 4: the last partial stride is 2 or 4, longer than the kernel of 1 whatever W is
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "W"])
+    concat = helper.make_node("Concat", ["x", "x"], ["xx"], axis=2)
+    node = helper.make_node("MaxPool", ["xx"], ["y"], auto_pad="SAME_UPPER", kernel_shape=[1], strides=[4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = helper.make_model(helper.make_graph([concat, node], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 19)])
+    for w in range(1, 9):
+        assert "padding values must be non-negative" in _ort(model, np.ones((1, 1, w), np.float32))
+    finding = _finding(model)
+    assert finding.severity == "error" and "for every value of W" in finding.message, finding.message
+
+
+@pytest.mark.parametrize("outputs,elem_type,runs", [
+    (["y"], TensorProto.FLOAT, False), (["y"], TensorProto.FLOAT16, False), (["y", "i"], TensorProto.FLOAT, True),
+    (["y", ""], TensorProto.FLOAT, True), (["y"], TensorProto.DOUBLE, True), (["y"], TensorProto.INT8, True),
+    (["y"], TensorProto.UINT8, True)])
+def test_only_the_mlas_max_pool_refuses_negative_padding(outputs, elem_type, runs):
+    node = helper.make_node("MaxPool", ["x"], outputs, auto_pad="SAME_LOWER", kernel_shape=[2, 2], strides=[3, 3])
+    x = helper.make_tensor_value_info("x", elem_type, [1, 1, 6, 7])
+    ys = [helper.make_tensor_value_info("y", elem_type, None)] + \
+        [helper.make_tensor_value_info(o, TensorProto.INT64, None) for o in outputs[1:] if o]
+    model = helper.make_model(helper.make_graph([node], "g", [x], ys), opset_imports=[helper.make_opsetid("", 19)])
+    data = np.ones((1, 1, 6, 7), helper.tensor_dtype_to_np_dtype(elem_type))
+    got = _ort(model, data)
+    assert isinstance(got, str) != runs, got
+    assert runs or "padding values must be non-negative" in got
+    assert (_finding(model) is None) == runs
+
+
+def test_the_documented_refusal_is_an_error_onnxruntime_confirms_and_the_hint_runs():
+    model = _same("MaxPool", (6, 6), [2, 2], [1, 1], [3, 3], "SAME_UPPER")
+    x = np.ones((1, 1, 6, 6), np.float32)
+    assert "padding values must be non-negative" in _ort(model, x) and _reference(model, x).shape == (1, 1, 2, 2)
+    [finding] = convlint.lint(model).findings
+    assert finding.severity == "error" and _said(finding) == ((1, 1, 2, 2), None)
+    assert finding.verification.status == "confirmed"
+    assert "padding values must be non-negative" in finding.verification.message
+    fixed = _model("MaxPool", (6, 6), dict(kernel_shape=[2, 2], strides=[3, 3], pads=_hint_pads(finding)))
+    assert _ort(fixed, x).shape == (1, 1, 2, 2)

@@ -2,39 +2,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convlint import conditions as cond
 from convlint import dims
 from convlint.rule import ERROR, WARNING, Rule
 from convlint.shapes.conv import output_size, window
 
 from ._conv import spatial_name
 from ._same_padding import SAME, pads_hint, same_pads
+from ._sizes import condition_clause, every_size, severity_of
+
+MLAS_DTYPES = ("float32", "float16")  # MaxPool's MLAS kernel, which refuses negative pads; the others clamp them
 
 
-class PoolDilatedSamePadding(Rule):
+class PoolSamePadding(Rule):
     """## What it does
-    Checks pooling (`MaxPool`, `AveragePool`, `LpPool`) with `auto_pad` `SAME_UPPER` or `SAME_LOWER` and a
-    dilation other than 1, whose output onnxruntime computes with another size than ONNX defines.
+    Checks pooling (`MaxPool`, `AveragePool`, `LpPool`) with `auto_pad` `SAME_UPPER` or `SAME_LOWER` where
+    onnxruntime departs from ONNX: with a dilation other than 1 it computes another output size, and an undilated
+    `MaxPool` whose SAME padding would be negative it refuses in `run()`.
 
     ## Why is this bad?
-    ONNX defines SAME pooling's output as `ceil(D / stride)` on every axis, whatever the dilation. onnxruntime
-    works out the SAME padding for the undilated kernel, `(ceil(D / stride) - 1) * stride + k - D`, then slides
-    the dilated one over it (`PoolAttributes::ComputeSizePadDilations`): on an axis with kernel `k > 1` and
-    dilation `d > 1` its output is `ceil(D / stride) - ceil(e / stride)` with `e = (d - 1) * (k - 1)` (with
-    `ceil_mode`, `- floor(e / stride)`), once `D` exceeds `stride` times what it takes away; on shorter inputs the
-    size is smaller still, 0, or negative, and right only where `e` is below the stride. It runs on with that
-    size and only logs "Expected shape from model of {1,1,6,6} does not match actual shape of {1,1,4,4}": every
-    layer after it sees a smaller tensor than the model says, and a later `Add`, `Concat` or `Reshape` fails far
-    from the cause, or nothing fails and the results are quietly wrong. It is a warning because the layer runs;
-    where the input is so small that onnxruntime's size comes out negative, it fails in `run()` ("Calculated output
-    dimension is negative") and the finding is an error. With symbolic sizes the message gives onnxruntime's size
-    as an expression and the sizes it holds for.
+    ONNX defines SAME pooling's output as `ceil(D / stride)` on every axis, whatever the dilation, with the padding
+    `(ceil(D / stride) - 1) * stride + dilation * (k - 1) + 1 - D` clamped at 0. onnxruntime works out the SAME
+    padding for the undilated kernel, `(ceil(D / stride) - 1) * stride + k - D`, without the clamp
+    (`PoolAttributes::ComputeSizePadDilations`), and that departs from ONNX in two ways.
+
+    With a dilation, it slides the dilated kernel over that padding: on an axis with kernel `k > 1` and dilation
+    `d > 1` its output is `ceil(D / stride) - ceil(e / stride)` with `e = (d - 1) * (k - 1)` (with `ceil_mode`,
+    `- floor(e / stride)`), once `D` exceeds `stride` times what it takes away; on shorter inputs the size is
+    smaller still, 0, or negative, and right only where `e` is below the stride. It runs on with that size and
+    only logs "Expected shape from model of {1,1,6,6} does not match actual shape of {1,1,4,4}": every layer after
+    it sees a smaller tensor than the model says, and a later `Add`, `Concat` or `Reshape` fails far from the
+    cause, or nothing fails and the results are quietly wrong. It is a warning because the layer runs; where the
+    input is so small that onnxruntime's size comes out negative, it fails in `run()` ("Calculated output
+    dimension is negative") and the finding is an error.
+
+    Without a dilation, the padding comes out negative where the kernel is shorter than the input's last partial
+    stride, `D - (ceil(D / stride) - 1) * stride` (kernel 2, stride 3 on 6 positions: a padding of -1, where ONNX
+    pads nothing and gives 2 positions). The sizes still agree, but a float or float16 `MaxPool` without the
+    `Indices` output (the kernel onnxruntime hands to MLAS) fails in `run()` with "padding values must be
+    non-negative": an error. `AveragePool`, `LpPool` and the other `MaxPool` kernels run.
+
+    With symbolic sizes the message gives onnxruntime's size as an expression and the sizes it holds for, or the
+    sizes `MaxPool` runs for (a warning; an error when it runs for none).
 
     PyTorch cannot express this layer (`nn.MaxPool2d` has no `padding="same"`), so there is no PyTorch example.
 
     ## Example
     `MaxPool<auto_pad = "SAME_UPPER", kernel_shape = [3, 3], dilations = [2, 2]>(x[1, 1, 6, 6])`: ONNX defines
     the output as `(1, 1, 6, 6)`, onnxruntime computes `(1, 1, 4, 4)`; with `strides = [2, 2]`, `(1, 1, 3, 3)`
-    against `(1, 1, 2, 2)`.
+    against `(1, 1, 2, 2)`. `MaxPool<auto_pad = "SAME_UPPER", kernel_shape = [2, 2], strides = [3, 3]>(x[1, 1, 6,
+    6])`: ONNX defines the output as `(1, 1, 2, 2)`, onnxruntime fails in `run()`.
 
     ## Fix
     Write the padding out: `auto_pad = "NOTSET"` and the `pads` SAME padding stands for (the hint gives them when
@@ -46,7 +63,7 @@ class PoolDilatedSamePadding(Rule):
     """
 
     code = "CL109"
-    name = "pool-dilated-same-padding"
+    name = "pool-same-padding"
     severity = WARNING
     ops = ("MaxPool", "AveragePool", "LpPool")
 
@@ -57,6 +74,9 @@ class PoolDilatedSamePadding(Rule):
         """<ir_version: 9, opset_import: ["": 19]>
         g (float[N, 8, H, W] x) => (float[N, 8, H, W] y)
         { y = AveragePool<kernel_shape = [3, 3], dilations = [2, 2], pads = [2, 2, 2, 2]>(x) }""",
+        """<ir_version: 9, opset_import: ["": 19]>
+        g (float[1, 1, 6, 6] x) => (float[1, 1, 2, 2] y)
+        { y = MaxPool<pads = [0, 0, 0, 0], kernel_shape = [2, 2], strides = [3, 3]>(x) }""",
     ]
     INVALID = [
         """<ir_version: 9, opset_import: ["": 19]>
@@ -65,18 +85,49 @@ class PoolDilatedSamePadding(Rule):
         """<ir_version: 9, opset_import: ["": 19]>
         g (float[N, 8, H, W] x) => (float[N, 8, H2, W2] y)
         { y = AveragePool<auto_pad = "SAME_LOWER", kernel_shape = [3, 3], dilations = [2, 2], strides = [2, 2]>(x) }""",
+        """<ir_version: 9, opset_import: ["": 19]>
+        g (float[N, 8, H, W] x) => (float[N, 8, H2, W2] y)
+        { y = MaxPool<auto_pad = "SAME_UPPER", kernel_shape = [2, 2], strides = [3, 3]>(x) }""",
     ]
 
     def check(self, node, ctx):
-        auto_pad = node.attrs.get("auto_pad")
-        dilations = node.attrs.get("dilations")
         x = node.input_shape(0)
-        if auto_pad not in SAME or not dilations or all(d == 1 for d in dilations) or x is None or len(x) < 3:
+        if node.attrs.get("auto_pad") not in SAME or x is None or len(x) < 3:
             return
         rank = len(x) - 2
         win = window(node, rank, node.attrs.get("kernel_shape"))
         if win is None:
             return
+        if any(d != 1 for d in win.dilations):
+            yield from self._dilated(node, x, win, rank)
+        elif node.op == "MaxPool" and len(node.outputs) == 1 and node.inputs[0].dtype in MLAS_DTYPES:
+            yield from self._negative_padding(node, x, win, rank)
+
+    def _negative_padding(self, node, x, win, rank):
+        """onnxruntime's MLAS MaxPool refuses the negative SAME padding it computes where ONNX clamps it at 0."""
+        pads = [_undilated_same_padding(x[2 + i], win, i) for i in range(rank)]
+        atoms = [cond.ge(p, 0) for p in pads if p is not None]
+        if not atoms:
+            return
+        verdict = cond.solve(atoms, cond.sizes(*x[2:]))
+        if not (verdict.never or verdict.some):
+            return
+        onnx_shape = x[:2] + tuple(output_size(x[2 + i], win, i) for i in range(rank))
+        negative = [f"{spatial_name(rank, i)} by {dims.pretty(p)}" for i, p in enumerate(pads)
+                    if p is not None and dims.at_least(p, 0) is not True]
+        always = every_size(*x[2:]) if verdict.never else " for some sizes"
+        message = (f"MaxPool with auto_pad {win.auto_pad}, kernel_shape {tuple(win.kernel)} and strides "
+                   f"{tuple(win.strides)}: ONNX defines the output as {dims.pretty_shape(onnx_shape)}, but "
+                   f"onnxruntime fails in run() (\"padding values must be non-negative\"){always}: it pads the "
+                   f"{' and the '.join(negative)}, negative where the kernel is shorter than the input's last partial "
+                   f"stride, which ONNX clamps at 0{condition_clause(verdict, 'onnxruntime runs it')}")
+        hint = self._hint(node, x, win)
+        if same_pads(x, win) is None:
+            hint += ", each total clamped at 0 as ONNX does; onnxruntime runs explicit pads"
+        yield self.finding(node, message, hint, severity_of(verdict))
+
+    def _dilated(self, node, x, win, rank):
+        auto_pad, dilations = win.auto_pad, win.dilations
         axes = [_axis(x[2 + i], win, i) for i in range(rank)]
         if all(a is None for a in axes):
             return
@@ -136,6 +187,15 @@ def ort_size(d: int, k: int, dilation: int, stride: int, ceil_mode: bool) -> int
     pad = (-(-d // stride) - 1) * stride + k - d
     numerator = d + pad - dilation * (k - 1) - 1
     return (-(-numerator // stride) if ceil_mode else _toward_zero(numerator, stride)) + 1
+
+
+def _undilated_same_padding(d, win, i):
+    """onnxruntime's SAME padding total on axis ``i``, ``(ceil(D / stride) - 1) * stride + k - D`` for the undilated
+    kernel, not clamped at 0; None where it cannot be negative (a kernel at least the stride) or ``D`` is unknown."""
+    k, s = win.kernel[i], win.strides[i]
+    if k >= s or d is None:
+        return None
+    return dims.sub(dims.add(dims.mul(dims.sub(dims.ceildiv(d, s), 1), s), k), d)
 
 
 def _values(d) -> str:
