@@ -319,7 +319,10 @@ def _pretty(e, wrap: bool = False) -> str:
         if const and isinstance(rest, (sympy.floor, sympy.ceiling)) and const.is_Integer:
             return _pretty(type(rest)(rest.args[0] + const, evaluate=False))
         text = ""
-        for i, term in enumerate(e.as_ordered_terms()):
+        terms = e.as_ordered_terms()
+        terms = [t for t in terms if not t.could_extract_minus_sign()] + \
+            [t for t in terms if t.could_extract_minus_sign()]  # 3·⌈H/3⌉−H−1, not −H+3·⌈H/3⌉−1
+        for i, term in enumerate(terms):
             if term.could_extract_minus_sign():
                 text += "−" + _pretty(-term, wrap=True)
             else:

@@ -233,3 +233,12 @@ def test_coupled_conditions_are_exact(problem):
         if "…" not in v.condition:
             for h, w in grid:
                 assert _holds(v.condition, H=h, W=w) == truth(h, w), (v.condition, h, w)
+
+
+def test_sizes_read_as_a_person_writes_them():
+    H, W = dims.symbol("H"), dims.symbol("W")
+    assert dims.pretty(64 * sympy.floor((H - 4) / 2) * sympy.floor((W - 4) / 2)) == "64·⌊(H−4)/2⌋·⌊(W−4)/2⌋"
+    # positive terms first: a padding of onnxruntime's SAME pooling, a difference of sizes
+    assert dims.pretty(-H + 3 * sympy.ceiling(H / 3) - 1) == "3·⌈H/3⌉−H−1"
+    assert dims.pretty(4 - H) == "4−H"
+    assert dims.pretty(2 * W - H) == "2·W−H"
