@@ -40,15 +40,15 @@ def run_rules(graph, rules) -> list:
 
 def _without_explained_fallbacks(findings, rules) -> list:
     """Drop a fallback rule's findings on nodes another rule already reports on, at the same severity or above, or
-    with the exact condition on the sizes for which the node works (``evidence["condition"]``: a note that the
-    model takes sequences up to 512 explains PyTorch refusing the example size 1009)."""
+    with the exact condition on the sizes for which the node works (``Finding.condition``: a note that the model
+    takes sequences up to 512 explains PyTorch refusing the example size 1009)."""
     fallback = {r.code for r in rules if r.fallback}
     if not fallback:
         return findings
     worst = {}
     for f in findings:
         if f.order and f.rule not in fallback:
-            rank = len(SEVERITY_RANK) if "condition" in f.evidence else SEVERITY_RANK.get(f.severity, 0)
+            rank = len(SEVERITY_RANK) if f.condition else SEVERITY_RANK.get(f.severity, 0)
             worst[f.order] = max(worst.get(f.order, -1), rank)
     return [f for f in findings
             if not (f.rule in fallback and worst.get(f.order, -1) >= SEVERITY_RANK.get(f.severity, 0))]

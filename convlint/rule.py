@@ -34,6 +34,8 @@ class Finding:
     severity: str
     message: str
     hint: Optional[str] = None
+    # the exact condition on the input sizes under which the layer works ("H % 16 == 0"), when it works for some
+    condition: Optional[str] = None
     node: Optional[str] = None
     op: Optional[str] = None
     location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, class, line
@@ -50,6 +52,7 @@ class Finding:
             "op": self.op,
             "message": self.message,
             "hint": self.hint,
+            "condition": self.condition,
             "location": dict(sorted(self.location.items())),
             "verification": self.verification.to_json() if self.verification is not None else None,
         }
@@ -96,14 +99,18 @@ class Rule:
     def checks_graph(cls) -> bool:
         return cls.check_graph is not Rule.check_graph
 
-    def finding(self, node, message: str, hint: str = None, severity: str = None, **evidence) -> Finding:
-        """A finding of this rule on ``node`` (None for the whole model), located the way the user knows it."""
+    def finding(self, node, message: str, hint: str = None, severity: str = None, condition: str = None,
+                **evidence) -> Finding:
+        """A finding of this rule on ``node`` (None for the whole model), located the way the user knows it;
+        ``condition`` is the exact condition on the input sizes under which the layer works, when it works for
+        some sizes only."""
         return Finding(
             rule=self.code,
             name=self.name,
             severity=severity or self.severity,
             message=message,
             hint=hint,
+            condition=condition,
             node=node.name if node is not None else None,
             op=node.op if node is not None else None,
             location=location_of(node),

@@ -13,6 +13,8 @@ from convlint import conditions as cond
 from convlint import dims
 from convlint.rule import ERROR, WARNING
 
+from ._residual import MAX_WALK
+
 ALWAYS = cond.Verdict("always")
 NEVER = cond.Verdict("never")
 UNKNOWN = cond.Verdict("unknown")
@@ -81,8 +83,12 @@ def unidirectional_verdict(target, shape) -> cond.Verdict:
     return cond.solve(atoms, cond.sizes(*involved))
 
 
-def severity_of(verdict) -> str:
-    return ERROR if verdict.never else WARNING
+def judged(verdict) -> dict:
+    """A finding's severity and condition from a verdict that does not always hold: an error when it never does, a
+    warning with the exact condition when it holds for some sizes."""
+    if verdict.never:
+        return {"severity": ERROR}
+    return {"severity": WARNING, "condition": verdict.condition if verdict.some else None}
 
 
 def condition_clause(verdict, subject: str = "this layer works") -> str:
@@ -120,8 +126,6 @@ def named(value) -> str:
 def plural(n, word: str) -> str:
     return f"{dims.pretty(n)} {word}" + ("" if n == 1 else "s")
 
-
-MAX_WALK = 256  # producers visited looking for where a clamp began
 
 
 def sliced_table(value, clamp):

@@ -3,7 +3,7 @@ from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._sizes import ALWAYS, NEVER, condition_clause, every_size, layer, named, severity_of
+from ._sizes import ALWAYS, NEVER, condition_clause, every_size, judged, layer, named
 
 
 def _attention(heads):
@@ -98,7 +98,7 @@ class AttentionHeadDivisibility(Rule):
                            f"{heads} does not divide its hidden size {dims.pretty(hidden)}")
                 message += every_size(hidden) if verdict.never else condition_clause(verdict)
                 hint = (f"pick {attr} dividing {dims.pretty(hidden)}, or project the {role} to a multiple of {heads}")
-                yield self.finding(node, message, hint, severity_of(verdict))
+                yield self.finding(node, message, hint, **judged(verdict))
                 return
         if node.op == "MultiHeadAttention":
             return

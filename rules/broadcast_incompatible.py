@@ -6,7 +6,7 @@ from convlint.rule import INFO, Rule
 
 from ._constraints import BROADCAST_OPS, default_opset, legacy_broadcast
 from ._residual import shortcut_and_branch
-from ._sizes import broadcast_verdict, condition_clause, layer, named, severity_of, table_limit
+from ._sizes import broadcast_verdict, condition_clause, judged, layer, named, table_limit
 
 def _scaled_conv(channels):
     import torch
@@ -105,7 +105,7 @@ class BroadcastIncompatible(Rule):
             return
         message += condition_clause(verdict, "they broadcast")
         hint = _table_hint(axes, verdict) or _hint(present, rank, axes)
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))
 
 
 def _table_hint(axes, verdict):

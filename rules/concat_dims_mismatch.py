@@ -4,7 +4,7 @@ from convlint.examples import TorchExample
 from convlint.rule import Rule
 
 from ._constraints import concat_differences
-from ._sizes import NEVER, every_size, layer, named, severity_of
+from ._sizes import NEVER, every_size, judged, layer, named
 
 
 def _skip():
@@ -101,4 +101,4 @@ class ConcatDimsMismatch(Rule):
             message += every_size(*involved)
             hint = ("make the inputs agree on every axis but the concatenation axis: crop, pad or resize one of them, "
                     "or check the layers that produce them")
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))

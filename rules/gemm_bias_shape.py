@@ -2,7 +2,7 @@ from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._sizes import NEVER, condition_clause, layer, named, severity_of, unidirectional_verdict
+from ._sizes import NEVER, condition_clause, judged, layer, named, unidirectional_verdict
 
 
 def _linear():
@@ -71,4 +71,4 @@ class GemmBiasShape(Rule):
         message += condition_clause(verdict, "it does")
         hint = (f"give the bias {dims.pretty(out[1])} values, shape ({dims.pretty(out[1])},) (out_features), or a "
                 f"shape that broadcasts to {dims.pretty_shape(out)}")
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))

@@ -3,7 +3,7 @@ from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._sizes import ALWAYS, NEVER, condition_clause, every_size, layer, named, plural, severity_of
+from ._sizes import ALWAYS, NEVER, condition_clause, every_size, judged, layer, named, plural
 
 
 def _group_norm(groups):
@@ -79,4 +79,4 @@ class GroupNormDivisibility(Rule):
             hint = f"use num_groups={' or '.join(map(str, sorted(near)))} (divisors of {c} near {groups})"
         else:
             hint = f"feed a channel count divisible by {groups}, or pick num_groups dividing it"
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))

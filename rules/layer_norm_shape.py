@@ -3,7 +3,7 @@ from convlint.examples import TorchExample
 from convlint.rule import Rule
 from convlint.shapes import axis as normalize_axis
 
-from ._sizes import condition_clause, is_torch, layer, named, same, severity_of, unidirectional_verdict
+from ._sizes import condition_clause, is_torch, judged, layer, named, same, unidirectional_verdict
 
 
 def _layer_norm_after_conv():
@@ -81,7 +81,7 @@ class LayerNormShape(Rule):
                        f"{named(node.input(0))} ({how}), but its {role} {named(p)} does not match them")
             message += condition_clause(verdict, "it runs")
             hint = self._hint(x, a, p.shape)
-            yield self.finding(node, message, hint, severity_of(verdict))
+            yield self.finding(node, message, hint, **judged(verdict))
             return
 
     def _hint(self, x, a, p):

@@ -2,7 +2,7 @@ from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._sizes import broadcast_verdict, condition_clause, layer, named, severity_of
+from ._sizes import broadcast_verdict, condition_clause, judged, layer, named
 
 
 def _scores():
@@ -66,4 +66,4 @@ class MatmulBatchBroadcast(Rule):
                    f"dimensions do not broadcast ({pairs})")
         message += condition_clause(verdict, "they broadcast")
         hint = "give both operands the same leading dims (same batch, same number of heads), or 1 where one is shared"
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))

@@ -3,7 +3,7 @@ from convlint.examples import TorchExample
 from convlint.rule import Rule
 
 from ._constraints import inner_dims
-from ._sizes import condition_clause, equal_verdict, every_size, is_torch, layer, named, severity_of
+from ._sizes import condition_clause, equal_verdict, every_size, is_torch, judged, layer, named
 
 WEIGHT_PRODUCERS = ("Transpose", "Identity", "Cast", "DequantizeLinear")
 
@@ -82,19 +82,19 @@ class MatmulInnerDim(Rule):
         verdict = equal_verdict(ka, kb)
         if not (verdict.never or verdict.some):
             return
-        severity = severity_of(verdict)
+        judgement = judged(verdict)
         weight = _weight(b)
         if weight is not None:
-            yield self._linear(node, a, b, ka, kb, verdict, severity)
+            yield self._linear(node, a, b, ka, kb, verdict, judgement)
             return
         message = (f"{layer(node)} multiplies {named(a)} by {named(b)}{_trans(node)}, but the inner "
                    f"dimensions {dims.pretty(ka)} and {dims.pretty(kb)} differ")
         message += every_size(ka, kb) if verdict.never else condition_clause(verdict, "they agree")
         hint = ("transpose one operand so that A's last dim meets B's second-to-last (attention scores are "
                 "q @ k.transpose(-2, -1)), or check the sizes of the projections that produce them")
-        yield self.finding(node, message, hint, severity, inner=(ka, kb))
+        yield self.finding(node, message, hint, inner=(ka, kb), **judgement)
 
-    def _linear(self, node, a, b, ka, kb, verdict, severity):
+    def _linear(self, node, a, b, ka, kb, verdict, judgement):
         source = ""
         producer = a.producer if a is not None else None
         if producer is not None and producer.op in ("Flatten", "Reshape") and producer.input(0) is not None:
@@ -117,7 +117,7 @@ class MatmulInnerDim(Rule):
             hint = (f"feed inputs with {verdict.example_text()} (or others meeting the condition), or make the "
                     f"feature count independent of the input size with an adaptive pooling "
                     f"(nn.AdaptiveAvgPool2d / GlobalAveragePool) before the flatten")
-        return self.finding(node, message, hint, severity, inner=(ka, kb))
+        return self.finding(node, message, hint, inner=(ka, kb), **judgement)
 
 
 def _weight(v):

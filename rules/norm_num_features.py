@@ -3,7 +3,7 @@ from convlint.examples import TorchExample
 from convlint.rule import Rule
 
 from ._layout import channels_last_hint
-from ._sizes import condition_clause, equal_verdict, every_size, layer, named, plural, severity_of
+from ._sizes import condition_clause, equal_verdict, every_size, judged, layer, named, plural
 
 PARAMS = {
     "BatchNormalization": ("scale", "bias", "running mean", "running var"),
@@ -133,7 +133,7 @@ class NormNumFeatures(Rule):
                 f"check the layer before it")
         else:
             hint = f"give the scale and bias num_groups={expected} values, or use opset 21, where they are per channel"
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))
 
 
 def _opset(ctx) -> int:

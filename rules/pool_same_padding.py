@@ -9,7 +9,7 @@ from convlint.shapes.conv import output_size, window
 
 from ._conv import spatial_name
 from ._same_padding import SAME, pads_hint, same_pads
-from ._sizes import condition_clause, every_size, severity_of
+from ._sizes import condition_clause, every_size, judged
 
 MLAS_DTYPES = ("float32", "float16")  # MaxPool's MLAS kernel, which refuses negative pads; the others clamp them
 
@@ -124,7 +124,7 @@ class PoolSamePadding(Rule):
         hint = self._hint(node, x, win)
         if same_pads(x, win) is None:
             hint += ", each total clamped at 0 as ONNX does; onnxruntime runs explicit pads"
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))
 
     def _dilated(self, node, x, win, rank):
         auto_pad, dilations = win.auto_pad, win.dilations

@@ -6,7 +6,7 @@ from convlint.examples import TorchExample
 from convlint.rule import Rule
 from convlint.shapes import ints_of
 
-from ._sizes import ALWAYS, NEVER, UNKNOWN, condition_clause, layer, named, severity_of
+from ._sizes import ALWAYS, NEVER, UNKNOWN, condition_clause, judged, layer, named
 
 
 def _split_heads(heads):
@@ -105,7 +105,7 @@ class ReshapeElementCount(Rule):
         message = (f"{layer(node)} cannot turn {named(node.input(0))}, {dims.pretty(total)} elements, into {shown}: "
                    f"{what}")
         message += condition_clause(verdict, "it works")
-        yield self.finding(node, message, _hint(x, target, infer), severity_of(verdict))
+        yield self.finding(node, message, _hint(x, target, infer), **judged(verdict))
 
 
 def _equal(a, b):

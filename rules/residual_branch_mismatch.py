@@ -5,7 +5,7 @@ from convlint.rule import Rule
 from ._conv import spatial_name
 from ._constraints import default_opset, legacy_broadcast
 from ._residual import shortcut_and_branch
-from ._sizes import broadcast_verdict, condition_clause, layer, named, same, severity_of
+from ._sizes import broadcast_verdict, condition_clause, judged, layer, named, same
 
 
 def _block(projection):
@@ -96,7 +96,7 @@ class ResidualBranchMismatch(Rule):
         message = (f"residual {layer(node)} adds the shortcut {named(shortcut)} to the branch {named(branch)}, "
                    f"which changed {', '.join(changes) or 'its shape'}: the shortcut has no projection")
         message += condition_clause(verdict, "they broadcast")
-        yield self.finding(node, message, _hint(shortcut, branch), severity_of(verdict))
+        yield self.finding(node, message, _hint(shortcut, branch), **judged(verdict))
 
 
 def _hint(shortcut, branch):

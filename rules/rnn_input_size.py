@@ -2,7 +2,7 @@ from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._sizes import condition_clause, equal_verdict, every_size, layer, named, severity_of
+from ._sizes import condition_clause, equal_verdict, every_size, judged, layer, named
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
@@ -89,7 +89,7 @@ class RnnInputSize(Rule):
         fixed = (w[0], w[1], have)
         hint = (f"set input_size={dims.pretty(have)} (W of shape {dims.pretty_shape(fixed)}), or project the input "
                 f"to {dims.pretty(want)} features first")
-        yield self.finding(node, message, hint, severity_of(verdict))
+        yield self.finding(node, message, hint, **judged(verdict))
 
 
 def _source(v) -> str:

@@ -42,14 +42,20 @@ def test_valid_example_is_silent(rule, text):
     assert report.errors == []
 
 
-@pytest.mark.parametrize("rule,text", list(_cases("INVALID")))
-def test_invalid_example_yields_exactly_one_finding(rule, text):
-    report = convlint.lint(model_from_text(text))
+def _exactly_one_finding(rule, report):
+    """One finding of ``rule``, at its severity (an error states no condition: it fails for every size), and no
+    error of another rule."""
     mine = [f for f in report.findings if f.rule == rule.code]
     assert len(mine) == 1, [f.message for f in report.findings]
     assert mine[0].severity == rule.severity
+    assert mine[0].severity != ERROR or mine[0].condition is None, mine[0].condition
     others = [f for f in report.errors if f.rule != rule.code]
     assert others == [], [f.message for f in others]
+
+
+@pytest.mark.parametrize("rule,text", list(_cases("INVALID")))
+def test_invalid_example_yields_exactly_one_finding(rule, text):
+    _exactly_one_finding(rule, convlint.lint(model_from_text(text)))
 
 
 @pytest.mark.parametrize("rule,text", [p for p in _cases("INVALID") if p.values[0].severity == ERROR])
@@ -80,11 +86,7 @@ def test_torch_invalid_example_yields_exactly_one_finding(rule, example):
     report = convlint.lint(example.build, input_shape=example.input_shape, input_dtype=example.input_dtype,
                            verify=False)
     assert not report.input_errors, report.input_errors
-    mine = [f for f in report.findings if f.rule == rule.code]
-    assert len(mine) == 1, [f.message for f in report.findings]
-    assert mine[0].severity == rule.severity
-    others = [f for f in report.errors if f.rule != rule.code]
-    assert others == [], [f.message for f in others]
+    _exactly_one_finding(rule, report)
 
 
 @pytest.mark.parametrize("rule,example", [p for p in _cases("TORCH_INVALID") if p.values[0].severity == ERROR])

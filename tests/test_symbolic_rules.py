@@ -94,6 +94,7 @@ def test_linear_after_flatten_message():
 def test_unet_skip_message():
     f = _only(UNET_SKIP, "CL502")
     assert f.message.endswith("they agree only when H % 16 == 0 and W % 16 == 0 (smallest: H = W = 16)")
+    assert f.condition == "H % 16 == 0 and W % 16 == 0" == f.to_json()["condition"]
     assert "(N, 8, 16·⌊H/16⌋, 16·⌊W/16⌋)" in f.message
 
 
