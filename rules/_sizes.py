@@ -36,6 +36,13 @@ def equal_verdict(a, b, *also_sizes) -> cond.Verdict:
     return cond.solve([cond.eq(a, b)], cond.sizes(a, b, *also_sizes))
 
 
+def divides_verdict(divisor: int, n) -> cond.Verdict:
+    """Whether ``divisor`` divides the dim ``n``: for every size, none, or some."""
+    if type(n) is int:
+        return ALWAYS if n % divisor == 0 else NEVER
+    return cond.solve([cond.divides(divisor, n)], cond.sizes(n))
+
+
 def broadcast_atoms(shapes) -> tuple:
     """(atoms, [(axis from the right, dims)] of the axes that may not broadcast, the dims involved) for ``shapes``."""
     first = shapes[0]

@@ -1,9 +1,8 @@
-from convlint import conditions as cond
 from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._sizes import ALWAYS, NEVER, condition_clause, every_size, judged, layer, named
+from ._sizes import condition_clause, divides_verdict, every_size, judged, layer, named
 
 
 def _attention(heads):
@@ -89,10 +88,7 @@ class AttentionHeadDivisibility(Rule):
             hidden = v.shape[-1]
             if hidden is None:
                 continue
-            if type(hidden) is int:
-                verdict = ALWAYS if hidden % heads == 0 else NEVER
-            else:
-                verdict = cond.solve([cond.divides(heads, hidden)], cond.sizes(hidden))
+            verdict = divides_verdict(heads, hidden)
             if verdict.never or verdict.some:
                 message = (f"{layer(node)} splits the {role} {named(v)} into {attr}={heads} heads, but "
                            f"{heads} does not divide its hidden size {dims.pretty(hidden)}")

@@ -1,9 +1,8 @@
-from convlint import conditions as cond
 from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._sizes import ALWAYS, NEVER, condition_clause, every_size, judged, layer, named, plural
+from ._sizes import condition_clause, divides_verdict, every_size, judged, layer, named, plural
 
 
 def _group_norm(groups):
@@ -64,10 +63,7 @@ class GroupNormDivisibility(Rule):
         if x is None or len(x) < 2 or x[1] is None or type(groups) is not int or groups < 1:
             return
         c = x[1]
-        if type(c) is int:
-            verdict = ALWAYS if c % groups == 0 else NEVER
-        else:
-            verdict = cond.solve([cond.divides(groups, c)], cond.sizes(c))
+        verdict = divides_verdict(groups, c)
         if not (verdict.never or verdict.some):
             return
         message = (f"{layer(node)} splits {named(node.input(0))}, {plural(c, 'channel')}, into "

@@ -1,12 +1,11 @@
 import sympy
 
-from convlint import conditions as cond
 from convlint import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 from convlint.shapes import ints_of
 
-from ._sizes import ALWAYS, NEVER, UNKNOWN, condition_clause, judged, layer, named
+from ._sizes import ALWAYS, NEVER, UNKNOWN, condition_clause, divides_verdict, equal_verdict, judged, layer, named
 
 
 def _split_heads(heads):
@@ -95,7 +94,7 @@ class ReshapeElementCount(Rule):
         total, kept = dims.product(x), dims.product(known)
         if total is None or kept is None:
             return
-        verdict = _divides(kept, total) if infer else _equal(total, kept)
+        verdict = _divides(kept, total) if infer else equal_verdict(total, kept)
         if not (verdict.never or verdict.some):
             return
         shown = "(" + ", ".join("−1" if type(d) is int and d == -1 else dims.pretty(d) for d in target) + \
@@ -106,12 +105,6 @@ class ReshapeElementCount(Rule):
                    f"{what}")
         message += condition_clause(verdict, "it works")
         yield self.finding(node, message, _hint(x, target, infer), **judged(verdict))
-
-
-def _equal(a, b):
-    if type(a) is int and type(b) is int:
-        return ALWAYS if a == b else NEVER
-    return cond.solve([cond.eq(a, b)], cond.sizes(a, b))
 
 
 def _divides(kept, total):
@@ -128,10 +121,7 @@ def _divides(kept, total):
     den = int(den)
     if den == 1:
         return ALWAYS
-    num = dims.norm(num)
-    if type(num) is int:
-        return ALWAYS if num % den == 0 else NEVER
-    return cond.solve([cond.divides(den, num)], cond.sizes(num))
+    return divides_verdict(den, dims.norm(num))
 
 
 def _hint(x, target, infer):
