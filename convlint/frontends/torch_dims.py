@@ -23,7 +23,7 @@ import re
 
 import sympy
 import torch
-from torch._guards import GuardSource, SLoc, Source
+from torch._guards import GuardSource, Source
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
 
 from .. import dims
@@ -49,13 +49,26 @@ class DimSource(Source):
         return GuardSource.LOCAL
 
 
-class _ShapeEnv(ShapeEnv):
+def _quiet_shape_env():
     """torch's ShapeEnv without the source location it looks up for every symbol it creates: finding the user's
     frame imports torch.export, inductor and networkx the first time (0.1 s, as long as a meta forward pass of a
-    7B decoder), and convlint says where things happen with its own origins."""
+    7B decoder), and convlint says where things happen with its own origins. That lookup is a private method of
+    torch's; where a torch version has it otherwise, its ShapeEnv is used as it is."""
+    try:
+        from torch._guards import SLoc
+    except ImportError:
+        return ShapeEnv
+    if not callable(getattr(ShapeEnv, "_get_stack_summary", None)):
+        return ShapeEnv
 
-    def _get_stack_summary(self, is_debug: bool = False, framework_loc=None):
-        return SLoc(framework_loc, None), ""
+    class QuietShapeEnv(ShapeEnv):
+        def _get_stack_summary(self, is_debug: bool = False, framework_loc=None):
+            return SLoc(framework_loc, None), ""
+
+    return QuietShapeEnv
+
+
+_ShapeEnv = _quiet_shape_env()
 
 
 class SymbolTable:
