@@ -4,7 +4,6 @@ from convlint.shapes.conv import kernel_of, window
 
 from ._conv import layout
 from ._same_padding import SAME, pads_hint, same_pads
-from ._sizes import is_torch
 
 
 def _dilated_same_conv():
@@ -64,7 +63,7 @@ class ConvDilatedSamePadding(Rule):
     def check(self, node, ctx):
         auto_pad = node.attrs.get("auto_pad")
         dilations = node.attrs.get("dilations")
-        if auto_pad not in SAME or not dilations or all(d == 1 for d in dilations) or is_torch(node):
+        if auto_pad not in SAME or not dilations or all(d == 1 for d in dilations):
             return
         rank = len(dilations)
         message = (f"auto_pad {auto_pad} with dilations ({', '.join(map(str, dilations))}{',' if rank == 1 else ''}) "

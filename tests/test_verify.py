@@ -203,21 +203,32 @@ def test_torch_node_described_in_onnx_terms_replays_with_the_modules_tensors():
     assert "C: 1 kernel channels: 3" in f.verification.message
 
 
-def test_pytorch_same_padding_with_dilation_is_replayed_with_explicit_pads():
-    """PyTorch runs ``padding="same"`` with a dilation (and torch.onnx.export writes it as pads); onnxruntime refuses
-    a dilated SAME_UPPER, so the replay must not stand for it, or a fault-free layer would look refused."""
-    x = Value("input", (1, 4, 9), "float32")
-    weight = Value("conv.weight", (8, 4, 3), "float32", is_param=True)
-    out = Value("conv:0")
-    conv = Node("Conv", "conv", [x, weight], [out], {"group": 1, "strides": [1], "dilations": [2],
-                                                      "auto_pad": "SAME_UPPER"},
-                origin=Origin("torch", module="conv", module_class="Conv1d"))
-    graph = Graph(nodes=[conv], inputs=[x], outputs=[out], opset={"": 21}, values={"input": x, "conv.weight": weight})
-    propagate(graph)
-    assert out.shape == (1, 8, 9)
-    v = verify_node(conv, graph, shared())
-    assert v.status == NOT_REPRODUCED, v.line()
-    conv.attrs["dilations"] = [1]
+@pytest.mark.parametrize("build", ["nn.Conv1d(4, 8, 3, padding='same', dilation=2)",
+                                   "Functional()"])
+def test_pytorch_same_padding_with_dilation_is_described_and_replayed_with_explicit_pads(build):
+    """PyTorch runs ``padding="same"`` with a dilation, padding ``dilation * (k - 1)`` in all, the odd one at the end
+    (as torch.onnx.export writes it). The front end records those pads: ``auto_pad="SAME_UPPER"`` means another
+    padding for a dilated kernel, and onnxruntime refuses it, so a replay of it would make a fault-free layer look
+    refused."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from convlint import input_shapes
+    from convlint.frontends.torch_model import load
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(8, 4, 3))
+
+        def forward(self, x):
+            return nn.functional.conv1d(x, self.weight, padding="same", dilation=2)
+
+    model = eval(build, {"nn": nn, "Functional": Functional})
+    graph = load(model, input_shapes.coerce("1,4,9"))
+    [conv] = [n for n in graph.nodes if n.op == "Conv"]
+    assert "auto_pad" not in conv.attrs and conv.attrs["pads"] == [2, 2]
+    assert conv.outputs[0].shape == tuple(model(torch.zeros(1, 4, 9)).shape) == (1, 8, 9)
     assert verify_node(conv, graph, shared()).status == NOT_REPRODUCED
 
 

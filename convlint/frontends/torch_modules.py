@@ -36,20 +36,27 @@ class ModuleKind:
     fits: Optional[Callable] = None  # (module, input shape, {param: shape}) -> True when PyTorch surely accepts them
 
 
-def _ntuple(v, n):
+def ntuple(v, n) -> list:
+    """A PyTorch size argument (an int or a sequence) as a list of ``n`` values."""
     return list(v) if isinstance(v, (tuple, list)) else [v] * n
 
 
+def conv_pads(padding, kernel, dilation) -> list:
+    """ONNX ``pads`` for a PyTorch convolution's ``padding``: ints, ``"valid"``, or ``"same"``, which PyTorch pads
+    by ``dilation * (k - 1)`` in all, the odd one at the end (as ``torch.onnx.export`` writes it; ``auto_pad``
+    SAME_UPPER means something else for a dilated kernel, and onnxruntime does not run it)."""
+    n = len(kernel)
+    if padding == "same":
+        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        return [t // 2 for t in total] + [t - t // 2 for t in total]
+    if isinstance(padding, str):
+        return [0] * (2 * n)
+    return ntuple(padding, n) * 2
+
+
 def _conv_attrs(m) -> dict:
-    n = len(m.kernel_size)
-    a = {"group": m.groups, "strides": list(m.stride), "dilations": list(m.dilation)}
-    if isinstance(m.padding, str):
-        if m.padding == "same":
-            a["auto_pad"] = "SAME_UPPER"  # PyTorch puts the odd padding at the end, as SAME_UPPER does
-        else:
-            a["pads"] = [0] * (2 * n)
-    else:
-        a["pads"] = list(m.padding) * 2
+    a = {"group": m.groups, "strides": list(m.stride), "dilations": list(m.dilation),
+         "pads": conv_pads(m.padding, m.kernel_size, m.dilation)}
     if getattr(m, "transposed", False):
         a["output_padding"] = list(m.output_padding)
     return a
@@ -57,11 +64,11 @@ def _conv_attrs(m) -> dict:
 
 def _pool_attrs(n):
     def attrs(m) -> dict:
-        k = _ntuple(m.kernel_size, n)
-        a = {"kernel_shape": k, "strides": _ntuple(m.stride or m.kernel_size, n),
-             "pads": _ntuple(m.padding, n) * 2, "ceil_mode": int(bool(m.ceil_mode))}
+        k = ntuple(m.kernel_size, n)
+        a = {"kernel_shape": k, "strides": ntuple(m.stride or m.kernel_size, n),
+             "pads": ntuple(m.padding, n) * 2, "ceil_mode": int(bool(m.ceil_mode))}
         if hasattr(m, "dilation"):
-            a["dilations"] = _ntuple(m.dilation, n)
+            a["dilations"] = ntuple(m.dilation, n)
         return a
     return attrs
 

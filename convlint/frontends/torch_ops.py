@@ -15,16 +15,13 @@ import torch
 
 from .. import dims
 from ..shapes import as_data
+from .torch_modules import conv_pads, ntuple
 
 
 def arg(args, kwargs, i: int, name: str, default=None):
     if i < len(args):
         return args[i]
     return kwargs.get(name, default)
-
-
-def _ints(v, n):
-    return list(v) if isinstance(v, (tuple, list)) else [v] * n
 
 
 def _binary(op):
@@ -78,23 +75,17 @@ def _conv(transposed):
             return None
         n = w.dim() - 2
         bias = arg(args, kwargs, 2, "bias")
-        stride = _ints(arg(args, kwargs, 3, "stride", 1), n)
+        stride = ntuple(arg(args, kwargs, 3, "stride", 1), n)
         padding = arg(args, kwargs, 4, "padding", 0)
         if transposed:
-            out_pad = _ints(arg(args, kwargs, 5, "output_padding", 0), n)
+            out_pad = ntuple(arg(args, kwargs, 5, "output_padding", 0), n)
             groups = arg(args, kwargs, 6, "groups", 1)
-            dilation = _ints(arg(args, kwargs, 7, "dilation", 1), n)
+            dilation = ntuple(arg(args, kwargs, 7, "dilation", 1), n)
         else:
-            dilation = _ints(arg(args, kwargs, 5, "dilation", 1), n)
+            dilation = ntuple(arg(args, kwargs, 5, "dilation", 1), n)
             groups = arg(args, kwargs, 6, "groups", 1)
-        attrs = {"group": int(groups), "strides": stride, "dilations": dilation}
-        if isinstance(padding, str):
-            if padding == "same":
-                attrs["auto_pad"] = "SAME_UPPER"
-            else:
-                attrs["pads"] = [0] * (2 * n)
-        else:
-            attrs["pads"] = _ints(padding, n) * 2
+        attrs = {"group": int(groups), "strides": stride, "dilations": dilation,
+                 "pads": conv_pads(padding, [int(k) for k in w.shape[2:]], dilation)}
         if transposed:
             attrs["output_padding"] = out_pad
         inputs = [t.operand(args[0]), t.operand(w), t.operand(bias) if bias is not None else None]
@@ -135,10 +126,10 @@ def interpolate_shape(t, args, kwargs):
     size = arg(args, kwargs, 1, "size")
     scale = arg(args, kwargs, 2, "scale_factor")
     if size is not None:
-        spatial = [t.table.dim(s) for s in _ints(size, n)]
+        spatial = [t.table.dim(s) for s in ntuple(size, n)]
     elif scale is not None:
         spatial = []
-        for d, s in zip(shape[2:], _ints(scale, n)):
+        for d, s in zip(shape[2:], ntuple(scale, n)):
             f = Fraction(float(s)).limit_denominator(1000)
             spatial.append(dims.floordiv(dims.mul(d, f.numerator), f.denominator))
     else:

@@ -231,11 +231,8 @@ def _node_proto(node, schema) -> onnx.NodeProto:
     if node.proto is not None:
         return node.proto
     attrs = {}
-    explicit = _same_as_pads(node)
-    if explicit is not None:
-        attrs["pads"] = explicit
     for key, value in node.attrs.items():
-        if key not in schema.attributes or value is None or explicit is not None and key in ("auto_pad", "pads"):
+        if key not in schema.attributes or value is None:
             continue
         if isinstance(value, onnx.AttributeProto):
             attrs[key] = helper.get_attribute_value(value)
@@ -248,23 +245,6 @@ def _node_proto(node, schema) -> onnx.NodeProto:
     outputs = [o.name if o.name and not o.name.startswith("<") else "" for o in node.outputs]
     return helper.make_node(node.op, [v.name if v is not None else "" for v in node.inputs], outputs,
                             name=node.name, domain=node.domain or None, **attrs)
-
-
-def _same_as_pads(node):
-    """For a dilated ``Conv`` described with ``auto_pad="SAME_UPPER"`` (PyTorch's ``padding="same"``, which needs
-    stride 1), the ``pads`` it stands for, as torch.onnx.export writes them: onnxruntime runs no dilated SAME padding,
-    PyTorch does. None for any other node."""
-    a = node.attrs
-    dilations, strides = a.get("dilations") or (), a.get("strides") or ()
-    if node.op != "Conv" or a.get("auto_pad") != "SAME_UPPER" or all(d == 1 for d in dilations) or \
-            any(s != 1 for s in strides):
-        return None
-    w = node.input_shape(1)
-    kernel = a.get("kernel_shape") or (w[2:] if w is not None else None)
-    if not kernel or len(kernel) != len(dilations) or any(type(k) is not int for k in kernel):
-        return None
-    total = [d * (k - 1) for d, k in zip(dilations, kernel)]
-    return [t // 2 for t in total] + [t - t // 2 for t in total]
 
 
 def _min_ir_version(imports) -> int:
