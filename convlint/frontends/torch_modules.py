@@ -6,7 +6,9 @@ A module is a *leaf* (described here, its output computed by convlint's shape fu
 when its class, or a base class whose ``forward`` it keeps, is in :data:`KINDS`. A subclass that overrides
 ``forward`` is traced through instead, but its declared attributes are still checked. A kind with a ``fits`` test
 (Linear, BatchNorm) is not run by PyTorch at all when the test proves the call fits, which saves the fake kernel's
-cost on large models; in any doubt PyTorch runs and judges.
+cost on large models; in any doubt PyTorch runs and judges. A recurrent layer always runs PyTorch's own ``forward``,
+with every check it makes (input rank and size, the initial state's shape), on shape-only kernels (``kernels``):
+the fake kernel would step through the sequence one item at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import contextlib
+
+import torch
 from torch import nn
 
 from .. import dims
@@ -32,7 +37,8 @@ class ModuleKind:
     pack: Optional[Callable] = None  # (module, output tensors, kwargs) -> what the module's forward returns
     data_inputs: int = 1  # how many positional tensor inputs the node takes
     weight_first: bool = False  # Gather: the weight is ONNX input 0 and the data input 1
-    shape_only: bool = False  # never run by PyTorch: its fake kernel steps through the sequence one item at a time
+    kernels: Optional[Callable] = None  # module -> a context in which PyTorch's forward runs on shape-only kernels
+    refuses: Optional[Callable] = None  # (module, args) -> what PyTorch's CPU kernel says that its meta kernel misses
     fits: Optional[Callable] = None  # (module, input shape, {param: shape}) -> True when PyTorch surely accepts them
 
 
@@ -112,6 +118,53 @@ def rnn_weights(m, params: dict, value) -> list:
     return out
 
 
+class _ShapeOnlyVF:
+    """torch's ``_VF`` with the recurrent kernels (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``) computing only their
+    outputs' shapes: by then the module's ``forward`` has checked the input and the initial state, as PyTorch does.
+    A packed sequence, or a first layer whose weight does not take the input's features, goes to the real kernel,
+    which judges it."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def _run(self, name, input, hx, *rest):
+        state = hx if isinstance(hx, (tuple, list)) else (hx,)
+        weights = rest[0] if rest else None
+        if not all(isinstance(t, torch.Tensor) for t in (input, *state)) or not weights \
+                or weights[0].dim() != 2 or input.dim() != 3 or weights[0].shape[1] != input.shape[-1]:
+            return getattr(self._real, name)(input, hx, *rest)
+        bidirectional = rest[5]
+        out = input.new_empty(tuple(input.shape[:-1]) + ((2 if bidirectional else 1) * state[0].shape[-1],))
+        return (out,) + tuple(s.new_empty(s.shape) for s in state)
+
+    def lstm(self, *args):
+        return self._run("lstm", *args)
+
+    def gru(self, *args):
+        return self._run("gru", *args)
+
+    def rnn_tanh(self, *args):
+        return self._run("rnn_tanh", *args)
+
+    def rnn_relu(self, *args):
+        return self._run("rnn_relu", *args)
+
+
+@contextlib.contextmanager
+def _rnn_kernels(module):
+    from torch.nn.modules import rnn
+
+    real = rnn._VF
+    rnn._VF = _ShapeOnlyVF(real)
+    try:
+        yield
+    finally:
+        rnn._VF = real
+
+
 def _rnn_pack(m, outs, kwargs):
     if m.mode == "LSTM":
         return outs[0], (outs[1], outs[2])
@@ -150,7 +203,34 @@ def _linear_fits(m, x, params) -> bool:
             and (b is None or len(b) == 1 and dims.equal(b[0], w[0]) is True))
 
 
+class _Rank:
+    """A stand-in for a tensor that answers ``dim()`` only, for a layer's own rank check."""
+
+    def __init__(self, rank: int):
+        self.rank = rank
+
+    def dim(self) -> int:
+        return self.rank
+
+
+_SCALAR_TYPE = {torch.float64: "Double", torch.float32: "Float", torch.float16: "Half", torch.bfloat16: "BFloat16"}
+
+
+def _linear_refuses(m, args) -> Optional[str]:
+    """Mixed floating types (a float64 batch from NumPy into a float32 layer): the CPU kernel refuses them, the meta
+    kernel does not look."""
+    x, w = args[0] if args else None, m.weight
+    if isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor) and x.dtype != w.dtype \
+            and x.dtype in _SCALAR_TYPE and w.dtype in _SCALAR_TYPE:
+        return f"mat1 and mat2 must have the same dtype, but got {_SCALAR_TYPE[x.dtype]} and {_SCALAR_TYPE[w.dtype]}"
+    return None
+
+
 def _batch_norm_fits(m, x, params) -> bool:
+    try:
+        m._check_input_dim(_Rank(len(x)))  # the layer's own check (BatchNorm2d: 4-D only)
+    except Exception:
+        return False
     if len(x) < 2 or any(s is None or len(s) != 1 or dims.equal(s[0], x[1]) is not True for s in params.values()):
         return False
     if m.training:  # training statistics need more than one value per channel
@@ -178,7 +258,8 @@ def _table() -> dict:
         t[cls] = ModuleKind("MaxPool", _POOL + ("dilation",), (), _pool_attrs(n), spatial=n)
     for n, cls in ((1, nn.AvgPool1d), (2, nn.AvgPool2d), (3, nn.AvgPool3d)):
         t[cls] = ModuleKind("AveragePool", _POOL, (), _pool_attrs(n), spatial=n)
-    t[nn.Linear] = ModuleKind("Gemm", ("in_features", "out_features"), ("weight", "bias"), fits=_linear_fits)
+    t[nn.Linear] = ModuleKind("Gemm", ("in_features", "out_features"), ("weight", "bias"), fits=_linear_fits,
+                               refuses=_linear_refuses)
     for cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm):
         t[cls] = ModuleKind("BatchNormalization", _BN, ("weight", "bias", "running_mean", "running_var"),
                             lambda m: {"epsilon": m.eps}, fits=_batch_norm_fits)
@@ -198,7 +279,7 @@ def _table() -> dict:
                             lambda m: {"hidden_size": m.hidden_size,
                                        "direction": "bidirectional" if m.bidirectional else "forward",
                                        "layout": int(m.batch_first)},
-                            outputs=rnn_outputs, pack=_rnn_pack, shape_only=True)
+                            outputs=rnn_outputs, pack=_rnn_pack, kernels=_rnn_kernels)
     t[nn.MultiheadAttention] = ModuleKind("MultiHeadAttention", _MHA, ("in_proj_weight", "in_proj_bias"),
                                           lambda m: {"num_heads": m.num_heads}, outputs=_mha_outputs,
                                           pack=_mha_pack, data_inputs=3)
