@@ -12,7 +12,9 @@ shape computed by convlint's own shape functions can flow on through the forward
 Hints: torch decides control flow (``if x.size(2) > 8``) with an example value per symbol. The i-th named symbol gets
 ``HINT_BASE + HINT_STEP * i`` (128, 192, 256, ...): distinct, so no two dims are silently unified, and multiples of
 64, so a skip connection after six halvings still lines up. An unknown size gets an odd, unlikely hint (1009, 1011,
-...), so an op that needs a particular size refuses it rather than quietly assume it.
+...), so an op that needs a particular size refuses it rather than quietly assume it. Where the model's own code
+requires a size (``assert H == 224``), the trace is done again with example values that meet the requirement
+(:func:`convlint.frontends.torch_model.describe`).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class DimSource(Source):
 def _quiet_shape_env():
     """torch's ShapeEnv without the source location it looks up for every symbol it creates: finding the user's
     frame imports torch.export, inductor and networkx the first time (0.1 s, as long as a meta forward pass of a
-    7B decoder), and convlint says where things happen with its own origins. That lookup is a private method of
+    7B decoder), and convlint says where things happen with its own origins. A guard (torch deciding a comparison
+    of sizes) gets the site ``guard_site()`` gives, so that a raise can be traced to the comparison that led to it. That lookup is a private method of
     torch's; where a torch version has it otherwise, its ShapeEnv is used as it is."""
     try:
         from torch._guards import SLoc
@@ -62,8 +65,13 @@ def _quiet_shape_env():
         return ShapeEnv
 
     class QuietShapeEnv(ShapeEnv):
+        guard_site = None  # () -> where the user's code compares sizes, for each guard torch records
+
         def _get_stack_summary(self, is_debug: bool = False, framework_loc=None):
             return SLoc(framework_loc, None), ""
+
+        def _get_sloc(self, framework_loc=None):
+            return SLoc(framework_loc, self.guard_site() if self.guard_site is not None else None)
 
     return QuietShapeEnv
 
@@ -71,11 +79,17 @@ def _quiet_shape_env():
 _ShapeEnv = _quiet_shape_env()
 
 
+def default_hint(i: int) -> int:
+    """The example value of the ``i``-th symbol the user names."""
+    return HINT_BASE + HINT_STEP * i
+
+
 class SymbolTable:
     """The ShapeEnv of one trace, and the map between its symbols and the user's."""
 
-    def __init__(self):
+    def __init__(self, hints: dict = None):
         self.env = _ShapeEnv(duck_shape=False)
+        self.hints = dict(hints or {})  # user name -> example value, replacing the default one
         self.user = {}  # torch Symbol -> convlint symbol
         self.symints = {}  # user name -> SymInt
         self.unknown = set()  # torch Symbols convlint made for sizes it does not know
@@ -86,7 +100,7 @@ class SymbolTable:
     def user_symint(self, name: str):
         s = self.symints.get(name)
         if s is None:
-            hint = HINT_BASE + HINT_STEP * len(self.symints)
+            hint = self.hints.get(name, default_hint(len(self.symints)))
             src = DimSource(name)
             sym = self.env.create_symbol(hint, src, dynamic_dim=DimDynamic.DYNAMIC)
             s = self.env.create_symintnode(sym, hint=hint, source=src)

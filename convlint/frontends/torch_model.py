@@ -22,14 +22,15 @@ import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from .. import dims
+from .. import conditions, dims
 from ..errors import UsageError
 from ..ir import Graph, Node, Origin, Value
 from . import torch_modules, torch_target
-from .torch_dims import SymbolTable
+from .torch_dims import SymbolTable, default_hint
 from .torch_trace import Doubt, Tracer
 
 OPSET = {"": 21}
+MAX_REQUIREMENTS = 8  # size checks in the model's own code followed before the trace gives up
 _SIGNATURE = ("in_channels", "out_channels", "kernel_size", "groups", "in_features", "out_features", "num_features",
               "num_groups", "num_channels", "normalized_shape", "num_embeddings", "embedding_dim", "input_size",
               "hidden_size", "embed_dim", "num_heads")
@@ -49,6 +50,7 @@ def _new_graph(file) -> Graph:
     g = Graph(opset=dict(OPSET), file=file)
     g.meta["propagated"] = True
     g.meta["torch_trace"] = None
+    g.meta["torch_requirements"] = []  # size checks of the model's own code, each with its verdict
     return g
 
 
@@ -84,20 +86,87 @@ def describe(loaded, input_shapes=(), input_dtypes=()) -> Graph:
             sys.stdout.write(out.getvalue())
             sys.stderr.write(err.getvalue())
             return graph
-    return _describe(loaded, input_shapes, input_dtypes, on_meta=False)
+    return _describe_meeting_requirements(loaded, input_shapes, input_dtypes)
 
 
-def _describe(loaded, input_shapes, input_dtypes, on_meta: bool) -> Graph:
+def _describe_meeting_requirements(loaded, input_shapes, input_dtypes) -> Graph:
+    """The fake-tensor trace, done again while the model's own code refuses the example sizes torch tried
+    (``assert H == 224``, a divisibility check): each time with example values that meet every requirement found so
+    far, so that the trace goes past them. The requirements, each with its verdict, go in
+    ``graph.meta["torch_requirements"]``; the trace kept is the last one."""
+    requirements, hints = [], {}
+    user = [d for spec in input_shapes for d in spec.dims if type(d) is not int]
+    while True:
+        graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=hints)
+        stop = graph.meta["torch_trace"]
+        if not stop or stop.get("kind") != "assumed":
+            break
+        again = [r for r in requirements if (r["file"], r["line"]) == (stop["file"], stop["line"])]
+        if again or len(requirements) >= MAX_REQUIREMENTS:
+            # the same raise on sizes that met what it seemed to need: it does not follow from the sizes after all
+            if again:  # and what was found on the sizes chosen to meet it
+                requirements = requirements[:requirements.index(again[0])]
+                graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=again[0]["hints"])
+                graph.meta["torch_trace"]["kind"] = "raised"
+            break
+        atoms = conditions.relation_atoms(stop["requirement"])
+        every = [a for r in requirements for a in r["atoms"]] + (atoms or [])
+        domain = conditions.sizes(*user)
+        stop["atoms"] = atoms or []
+        stop["hints"] = hints  # the example sizes it was found on
+        stop["verdict"] = conditions.solve(atoms, domain) if atoms is not None else conditions.Verdict("unknown")
+        requirements.append(stop)
+        together = conditions.solve(every, domain) if atoms is not None else conditions.Verdict("unknown")
+        if not together.some and not together.always:
+            stop["together"] = together
+            break
+        hints = _hints_meeting(together, hints, user)
+    for check in graph.meta.pop("torch_checks", ()):
+        if any((r["file"], r["line"]) == (check["file"], check["line"]) for r in requirements):
+            continue  # the check that failed on the first example sizes, and passed on sizes that meet it
+        atoms = conditions.relation_atoms(check["requirement"])
+        check["verdict"] = conditions.solve(atoms, conditions.sizes(*user)) if atoms is not None \
+            else conditions.Verdict("unknown")
+        if not check["verdict"].always:
+            requirements.append(check)
+    graph.meta["torch_requirements"] = requirements
+    pinned = {n for r in requirements for n, s in r["verdict"].sets.items() if s.finite and len(s.below) == 1}
+    for name in pinned:  # torch fixed it because the model requires that one value, which the requirement says
+        graph.meta.get("torch_specialized", {}).pop(name, None)
+    return graph
+
+
+def _hints_meeting(verdict, hints: dict, user: list) -> dict:
+    """Example values for the user's symbols that meet ``verdict``: each symbol's current value when it does, else
+    the nearest size above it that does."""
+    names = list(dict.fromkeys(str(d) for d in user))
+    out = {}
+    for i, name in enumerate(names):
+        current = hints.get(name, default_hint(i))
+        size_set = verdict.sets.get(name)
+        if size_set is not None:
+            out[name] = conditions.near(size_set, current) or current
+        elif name in verdict.example:
+            out[name] = verdict.example[name]
+        else:
+            out[name] = current
+    return out
+
+
+def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None) -> Graph:
     model = loaded.module
     graph = _new_graph(loaded.file or loaded.name)
     graph.meta["torch_notes"] = list(loaded.notes)
     device = torch.device("meta") if on_meta else _common_device(model)
-    table = SymbolTable()
+    table = SymbolTable(hints)
     mode = None if on_meta else FakeTensorMode(shape_env=table.env, allow_non_fake_inputs=True)
     with preserved(model):
         params = _swap_in(model, graph, _meta_twin if on_meta else
                           lambda t: mode.from_tensor(t if t.device == device else t.to("meta"), static_shapes=True))
-        tracer = Tracer(model, graph, table, mode, params, loaded.sites, device, on_meta=on_meta)
+        if model not in loaded.sites and loaded.line:
+            loaded.sites[model] = (loaded.file, loaded.line)
+        tracer = Tracer(model, graph, table, mode, params, loaded.sites, device, on_meta=on_meta,
+                        root_name=_root_name(loaded.name) if loaded.owned else "<root>")
         if input_shapes:
             with contextlib.nullcontext() if mode is None else mode:
                 args, kwargs = _inputs(model, tracer, input_shapes, input_dtypes, device)
@@ -118,6 +187,13 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool) -> Graph:
         stopped.setdefault("model", type(model).__name__)
     graph.meta["torch_trace"] = stopped
     return graph
+
+
+def _root_name(target: str) -> str:
+    """What the user calls the model itself: the factory or class named in the target (``net.py:build`` gives
+    ``build``), else ``<root>``."""
+    name = target.rsplit(":", 1)[1] if ":" in target and not target.startswith("<") else target.strip("<>")
+    return name if name.isidentifier() else "<root>"
 
 
 def _common_device(model) -> torch.device:

@@ -46,7 +46,7 @@ class LoadedModel:
     sites: "weakref.WeakKeyDictionary" = field(default_factory=weakref.WeakKeyDictionary)
     owned: bool = True  # built by convlint (so --weights may be applied to it)
     notes: list = field(default_factory=list)
-
+    line: Optional[int] = None  # where the model itself was made, when no construction site is known
 
 @dataclass
 class ConstructionFailure:
@@ -64,8 +64,10 @@ class ConstructionFailure:
 def load(target, trust_pickle: bool = False):
     """A :class:`LoadedModel` (or :class:`ConstructionFailure`) for ``target``; an unusable one raises InputError."""
     if isinstance(target, nn.Module):
-        file = _source_file(type(target))
-        return LoadedModel(target, f"<{type(target).__name__}>", file, owned=False)
+        file, line = _source_file(type(target)), None
+        if file is None or not is_user_file(os.path.abspath(file)):  # a bare library layer: where lint was called
+            file, line = user_frame(sys._getframe(1))
+        return LoadedModel(target, f"<{type(target).__name__}>", file, owned=False, line=line)
     if callable(target) and not isinstance(target, (str, os.PathLike)):
         name = getattr(target, "__qualname__", None) or type(target).__name__
         sites = weakref.WeakKeyDictionary()

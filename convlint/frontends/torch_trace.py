@@ -35,6 +35,7 @@ import types
 import warnings
 from collections import Counter
 
+import sympy
 import torch
 import torch._refs
 from torch import nn
@@ -59,8 +60,28 @@ _LIMITS = ("DataDependentOutputException", "DynamicOutputShapeException", "Unsup
            "UnsupportedFakeTensorException", "GuardOnDataDependentSymNode", "UnsupportedMutationAliasingException")
 _LIMIT_MARKERS = ("data-dependent", "data dependent", "symbolic sizes", "data pointer", "meta tensor", "FakeTensor",
                   "fake tensor", "Cannot copy out of meta", "unbacked")
+_ASSERTS = frozenset({"_assert", "_check", "_check_with", "_check_value", "_check_index", "_check_type"})
 _NEEDS_DATA = frozenset({"item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__", "__array__",
                          "nonzero", "unique", "masked_select", "argwhere", "bincount", "repeat_interleave"})
+
+
+def _guard_site():
+    """(file, first line of the function, line) of the user's code that made torch compare sizes."""
+    f = _user_frame(sys._getframe(2))
+    return None if f is None else (display_path(f.f_code.co_filename), f.f_code.co_firstlineno, f.f_lineno)
+
+
+def _decides(guard, where: dict, code: str) -> bool:
+    """Whether ``guard`` is the comparison behind a raise at ``where``: made on the raising line itself (``assert
+    H == 224``, ``torch._assert(...)``), or a few lines above it in the same function for a ``raise`` statement
+    (``if W % 16:`` / ``raise ...``)."""
+    site = getattr(guard.sloc, "maybe_user_loc", None)
+    if type(site) is not tuple or site[0] != where.get("file") or where.get("line") is None:
+        return False
+    line = where["line"]
+    if site[2] == line:
+        return True
+    return (code or "").startswith("raise") and line - 5 <= site[2] < line and site[1] <= site[2]
 
 
 class TraceStop(BaseException):
@@ -240,11 +261,12 @@ def _patched_call(module, *args, **kwargs):
 class Tracer:
     """One trace of one model into ``graph``."""
 
-    def __init__(self, model, graph, table, mode, params: dict, sites, device, on_meta=False):
+    def __init__(self, model, graph, table, mode, params: dict, sites, device, on_meta=False, root_name="<root>"):
         self.model = model
         self.on_meta = on_meta  # plain meta tensors, no FakeTensorMode: any doubt raises Doubt
         self.doubt = None  # why the meta pass gave up (kept, should the model swallow the Doubt)
         self.graph = graph
+        self.root_name = root_name  # what the user calls the model itself, for a layer that is the whole model
         self.table = table
         self.mode = mode
         self.params = params  # id(fake parameter or buffer) -> Value
@@ -270,33 +292,94 @@ class Tracer:
         nn.Module.__call__ = _patched_call
         _ACTIVE.append(self)
         self.base_frame = sys._getframe()
+        if hasattr(type(self.table.env), "guard_site"):
+            self.table.env.guard_site = _guard_site
         try:
             with _quiet_torch(), _Recorder(self), torch.no_grad():
                 out = self.model(*args, **kwargs)
             if self.doubt is not None:
                 raise Doubt(self.doubt)
             self.graph.outputs = [self.value_of(x) for x in _tensors(out)]
+            self._asserts_passed(None)
             return None
         except TraceStop as s:
             if self.on_meta:
                 self.give_up(s.reason, s)
+            self._asserts_passed(s.where)
             return dict(s.where, reason=s.reason)
         except Exception as e:
             if self.on_meta:
                 self.give_up(first_line(e), e)
+            file, line, code, raised_here = self._raise_site(e)
+            self._asserts_passed({"file": file, "line": line})
+            if raised_here and not is_limitation(e):
+                required = self._size_requirement(e, {"module": self.failed_in, "file": file, "line": line}, code)
+                if required is not None:
+                    return required
             return self._stopped_by(e)
         finally:
             _ACTIVE.pop()
             nn.Module.__call__ = _ORIGINAL_CALL
 
-    def _stopped_by(self, e: BaseException) -> dict:
+    @staticmethod
+    def _raise_site(e: BaseException) -> tuple:
+        """(file, line, code) of the innermost user frame ``e`` passed through, and whether it was raised there."""
         file = line = code = None
+        innermost = False
         tb = e.__traceback__
         while tb is not None:
-            if is_user_file(tb.tb_frame.f_code.co_filename):
+            innermost = is_user_file(tb.tb_frame.f_code.co_filename)
+            if innermost:
                 file, line = display_path(tb.tb_frame.f_code.co_filename), tb.tb_lineno
                 code = code_at(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
             tb = tb.tb_next
+        return file, line, code, innermost
+
+    def _size_requirement(self, e: BaseException, where: dict, code: str):
+        """When the model's own code raised ``e`` (``assert H == 224``, ``torch._assert``, ``if W % 16: raise``)
+        right after torch compared the user's sizes, since the last recorded call, a stop of kind ``assumed`` with
+        the comparison that lets it pass, in the user's names (``Eq(H, 224)``); None when the raise does not follow
+        from such a comparison."""
+        guards = self.table.env.guards
+        if self.on_meta or len(guards) <= self._guards or not _decides(guards[-1], where, code):
+            return None
+        required = self.table.condition(sympy.Not(guards[-1].expr))
+        if required is None or required is sympy.false:
+            return None
+        message = self.table.rename(first_line(e)) if str(e).strip() else None
+        return dict(where, kind="assumed", node=None, requirement=required, message=message, code=code,
+                    reason=f"{'`' + code + '` ' if code else 'the forward pass '}raised {type(e).__name__}"
+                           f"{': ' + message if message else ''}")
+
+    def _asserts_passed(self, stop) -> None:
+        """The Python ``assert`` statements on the user's sizes that passed for the example sizes: what each compared
+        is a requirement of the model's (``assert H % 32 == 0``), kept with the ``torch._assert`` ones. (A passing
+        assert leaves only its guard behind; the statement at the guard's site says it was one.)"""
+        if self.on_meta:
+            return
+        by_site = {}
+        for g in self.table.env.guards:
+            site = getattr(g.sloc, "maybe_user_loc", None)
+            if type(site) is tuple and (stop is None or (site[0], site[2]) != (stop.get("file"), stop.get("line"))):
+                by_site.setdefault(site, []).append(g)
+        for (file, _, line), guards in by_site.items():
+            code = code_at(file, line)
+            if code.startswith("assert ") or code.startswith("assert("):
+                self._check_passed(guards, (file, line))
+
+    def _check_passed(self, guards, site=None) -> None:
+        """A ``torch._assert``/``torch._check`` that passed for the example sizes by comparing the user's sizes: what
+        it compared is a requirement of the model's too (``W % 16 == 0``), kept in ``graph.meta["torch_checks"]``."""
+        parts = [self.table.condition(g.expr) for g in guards]
+        if not parts or any(p is None for p in parts):
+            return
+        file, line = site or user_frame(sys._getframe(2), self.base_frame)
+        self.graph.meta.setdefault("torch_checks", []).append(
+            {"kind": "passed", "requirement": sympy.And(*parts), "module": self.stack[-1] if self.stack else None,
+             "file": file, "line": line, "code": code_at(file, line) if file else "", "message": None})
+
+    def _stopped_by(self, e: BaseException) -> dict:
+        file, line, code, _ = self._raise_site(e)
         if is_limitation(e):
             reason = (f"{'`' + code + '` ' if code else 'the forward pass '}needs the values of a tensor, which a "
                       f"shape-only trace does not have ({type(e).__name__})")
@@ -417,14 +500,15 @@ class Tracer:
         return Origin("torch", file=file or self.graph.file, line=line, module=module_path or None,
                       module_class=module_class)
 
-    @staticmethod
-    def _caller_of_call():
-        """The frame that called a module (skipping convlint's and torch's module-call machinery)."""
+    def _caller_of_call(self):
+        """The frame in the forward pass that called a module (skipping convlint's and torch's module-call
+        machinery); None for the model itself, which convlint calls."""
         f = sys._getframe(2)
-        while f is not None and (f.f_code.co_filename.startswith(_CONVLINT_DIR)
-                                 or f.f_code.co_filename.endswith(os.path.join("nn", "modules", "module.py"))):
+        while f is not None and f is not self.base_frame and (
+                f.f_code.co_filename.startswith(_CONVLINT_DIR)
+                or f.f_code.co_filename.endswith(os.path.join("nn", "modules", "module.py"))):
             f = f.f_back
-        return f
+        return None if f is self.base_frame else f
 
     # -- module calls ---------------------------------------------------------------------------------------------
 
@@ -466,7 +550,7 @@ class Tracer:
         elif kind.outputs is torch_modules.rnn_outputs:
             inputs = torch_modules.rnn_weights(module, params,
                                                lambda name, shape, dtype: Value(name, shape, dtype, is_param=True))
-        name = self.name(path or type(module).__name__)
+        name = self.name(path or self.root_name)
         node = Node(op, name, list(data) + inputs, [], attrs,
                     origin=self.origin(path, type(module).__name__, caller, module, walk),
                     declared=torch_modules.declared(module, kind))
@@ -487,10 +571,13 @@ class Tracer:
         self.calls[id(module)] += 1
         node.meta["repeat_call"] = self.calls[id(module)] > 1
         self.graph.nodes.append(node)
-        if kind.shape_only or self._surely_fits(module, kind, node, args, kwargs):
+        refusal = kind.refuses(module, args) if kind.refuses else None
+        if refusal is not None:
+            return self._recover_module(node, module, kind, tensors, kwargs, unbatched, RuntimeError(refusal))
+        if self._surely_fits(module, kind, node, args, kwargs):
             return self._outputs_from_shapes(node, module, kind, tensors, kwargs, unbatched)
         try:
-            with self.quiet():
+            with self.quiet(), kind.kernels(module) if kind.kernels else contextlib.nullcontext():
                 out = _ORIGINAL_CALL(module, *args, **kwargs)
         except TraceStop:
             raise
@@ -578,6 +665,7 @@ class Tracer:
             shape = shape_only[1](self, args, kwargs)
             if shape is not None:
                 return self._shape_only(name, shape_only[0], shape, args, kwargs)
+        guards = len(self.table.env.guards) if name in _ASSERTS and not self.on_meta else None
         try:
             with self.quiet():
                 out = _SYMBOLIC_IMPL.get(func, func)(*args, **kwargs)
@@ -585,6 +673,8 @@ class Tracer:
             raise
         except Exception as e:
             return self._recover_op(name, args, kwargs, e)
+        if guards is not None and len(self.table.env.guards) > guards:
+            self._check_passed(self.table.env.guards[guards:])
         outs = _tensors(out) if not isinstance(out, torch.Tensor) else [out]
         if outs:
             node = self._op_node(name, args, kwargs)
@@ -616,6 +706,12 @@ class Tracer:
     def _recover_op(self, name, args, kwargs, e):
         if self.on_meta:
             self.give_up(first_line(e), e)
+        if name in _ASSERTS:
+            file, line = user_frame(sys._getframe(1), self.base_frame)
+            where = {"module": self.stack[-1] if self.stack else None, "file": file, "line": line}
+            required = self._size_requirement(e, where, code_at(file, line) if file else "")
+            if required is not None:
+                raise TraceStop(required["reason"], required)
         if name in _NEEDS_DATA or is_limitation(e):
             f = _user_frame(sys._getframe(1), self.base_frame)
             file, line = (display_path(f.f_code.co_filename), f.f_lineno) if f is not None else (None, None)
