@@ -25,6 +25,7 @@ import sympy
 from .. import dims
 from ..errors import InputError, UsageError
 from ..ir import Graph, Node, Origin, Value
+from .torch_layout import conv_pads, ntuple
 
 DTYPES = {1: "uint8", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "float16", 7: "float32", 8: "float64",
           12: "bool", 13: "bfloat16"}
@@ -244,10 +245,6 @@ def _flat(values):
             yield v
 
 
-def _ints(v, n):
-    return list(v) if isinstance(v, (list, tuple)) else [v] * n
-
-
 def _onnx(op, a):
     """``(op, attrs, inputs)`` with ONNX semantics for an aten call, or ``(None, None, None)``."""
     x = a.get("input", a.get("self"))
@@ -258,15 +255,14 @@ def _onnx(op, a):
             return None, None, None
         n = len(w.shape) - 2
         transposed = op.startswith("conv_transpose") or bool(a.get("transposed"))
-        attrs = {"group": int(a.get("groups", 1) or 1), "strides": _ints(a.get("stride", 1), n),
-                 "dilations": _ints(a.get("dilation", 1), n)}
-        padding = a.get("padding", 0)
-        if isinstance(padding, str):
-            attrs["auto_pad" if padding == "same" else "pads"] = "SAME_UPPER" if padding == "same" else [0] * 2 * n
-        else:
-            attrs["pads"] = _ints(padding, n) * 2
+        attrs = {"group": int(a.get("groups", 1) or 1), "strides": ntuple(a.get("stride", 1), n),
+                 "dilations": ntuple(a.get("dilation", 1), n)}
+        kernel = list(w.shape[2:])
+        if not all(type(k) is int for k in kernel) and a.get("padding") == "same":
+            return None, None, None
+        attrs["pads"] = conv_pads(a.get("padding", 0), kernel, attrs["dilations"])
         if transposed:
-            attrs["output_padding"] = _ints(a.get("output_padding", 0), n)
+            attrs["output_padding"] = ntuple(a.get("output_padding", 0), n)
         return ("ConvTranspose" if transposed else "Conv"), attrs, [x, w, a.get("bias")]
     if op == "linear":
         w = a.get("weight")
@@ -290,10 +286,10 @@ def _onnx(op, a):
               "max_pool2d_with_indices"):
         k = a.get("kernel_size")
         n = len(k) if isinstance(k, list) else int(op[-2]) if op[-2].isdigit() else 2
-        attrs = {"kernel_shape": _ints(k, n), "strides": _ints(a.get("stride") or k, n),
-                 "pads": _ints(a.get("padding", 0), n) * 2, "ceil_mode": int(bool(a.get("ceil_mode", False)))}
+        attrs = {"kernel_shape": ntuple(k, n), "strides": ntuple(a.get("stride") or k, n),
+                 "pads": ntuple(a.get("padding", 0), n) * 2, "ceil_mode": int(bool(a.get("ceil_mode", False)))}
         if op.startswith("max"):
-            attrs["dilations"] = _ints(a.get("dilation", 1), n)
+            attrs["dilations"] = ntuple(a.get("dilation", 1), n)
         return ("MaxPool" if op.startswith("max") else "AveragePool"), attrs, [x]
     if op in ("cat", "concat"):
         return "Concat", {"axis": int(a.get("dim", 0))}, list(a.get("tensors") or [])

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .. import dims
+from .torch_layout import conv_pads, ntuple  # noqa: F401 (ntuple: the modules' size arguments, read here too)
 
 
 @dataclass(frozen=True)
@@ -40,24 +41,6 @@ class ModuleKind:
     kernels: Optional[Callable] = None  # module -> a context in which PyTorch's forward runs on shape-only kernels
     refuses: Optional[Callable] = None  # (module, args) -> what PyTorch's CPU kernel says that its meta kernel misses
     fits: Optional[Callable] = None  # (module, input shape, {param: shape}) -> True when PyTorch surely accepts them
-
-
-def ntuple(v, n) -> list:
-    """A PyTorch size argument (an int or a sequence) as a list of ``n`` values."""
-    return list(v) if isinstance(v, (tuple, list)) else [v] * n
-
-
-def conv_pads(padding, kernel, dilation) -> list:
-    """ONNX ``pads`` for a PyTorch convolution's ``padding``: ints, ``"valid"``, or ``"same"``, which PyTorch pads
-    by ``dilation * (k - 1)`` in all, the odd one at the end (as ``torch.onnx.export`` writes it; ``auto_pad``
-    SAME_UPPER means something else for a dilated kernel, and onnxruntime does not run it)."""
-    n = len(kernel)
-    if padding == "same":
-        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
-        return [t // 2 for t in total] + [t - t // 2 for t in total]
-    if isinstance(padding, str):
-        return [0] * (2 * n)
-    return ntuple(padding, n) * 2
 
 
 def _conv_attrs(m) -> dict:
