@@ -196,8 +196,22 @@ def _describe_finite(values: list, name: str) -> str:
         return f"{name} <= {values[-1]}"
     if len(values) >= 3 and values[-1] - values[0] == len(values) - 1:
         return f"{values[0]} <= {name} <= {values[-1]}"
-    shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
-    return f"{name} in {{{shown}}}"
+    parts, runs = [], 0  # the whole set, never cut, in order: runs of 3 or more as ranges, the rest one by one
+    start = prev = values[0]
+    for v in values[1:] + [None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        if prev - start >= 2:
+            parts.append(f"{start} <= {name} <= {prev}" if start > 1 else f"{name} <= {prev}")
+            runs += 1
+        else:
+            parts += [f"{name} == {s}" for s in range(start, prev + 1)]
+        if v is not None:
+            start = prev = v
+    if not runs or len(parts) > 6:  # scattered: every member listed
+        return f"{name} in {{{', '.join(map(str, values))}}}"
+    return " or ".join(parts)
 
 
 def _divisors(n: int) -> list:

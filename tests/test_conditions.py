@@ -242,3 +242,16 @@ def test_sizes_read_as_a_person_writes_them():
     assert dims.pretty(-H + 3 * sympy.ceiling(H / 3) - 1) == "3·⌈H/3⌉−H−1"
     assert dims.pretty(4 - H) == "4−H"
     assert dims.pretty(2 * W - H) == "2·W−H"
+
+
+def test_a_finite_set_of_sizes_is_printed_whole():
+    """No condition is cut with '…': runs read as ranges, a scattered set lists every member."""
+    from convlint.conditions import SizeSet
+
+    def text(values):
+        return SizeSet(1, max(values) + 1, frozenset(values), frozenset()).describe("H")
+
+    assert text([1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 17, 18, 30]) == "H <= 8 or H == 12 or 16 <= H <= 18 or H == 30"
+    scattered = list(range(1, 9)) + list(range(12, 40, 3))
+    assert text(scattered) == "H in {" + ", ".join(map(str, scattered)) + "}"
+    assert "…" not in text(list(range(1, 200, 2)))

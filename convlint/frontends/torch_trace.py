@@ -59,7 +59,7 @@ SHAPE_CTX = types.SimpleNamespace(opset={"": 21}, ir_version=10, errors=[], fall
 _LIMITS = ("DataDependentOutputException", "DynamicOutputShapeException", "UnsupportedOperatorException",
            "UnsupportedFakeTensorException", "GuardOnDataDependentSymNode", "UnsupportedMutationAliasingException")
 _LIMIT_MARKERS = ("data-dependent", "data dependent", "symbolic sizes", "data pointer", "meta tensor", "FakeTensor",
-                  "fake tensor", "Cannot copy out of meta", "unbacked")
+                  "fake tensor", "Cannot copy out of meta", "unbacked", "expected to contain only concrete integers")
 _ASSERTS = frozenset({"_assert", "_check", "_check_with", "_check_value", "_check_index", "_check_type"})
 _NEEDS_DATA = frozenset({"item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__", "__array__",
                          "nonzero", "unique", "masked_select", "argwhere", "bincount", "repeat_interleave"})
