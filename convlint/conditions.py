@@ -30,6 +30,7 @@ themselves sizes (every symbolic factor of them is at least 1). Outside it an ea
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -540,6 +541,8 @@ class Verdict:
     example: dict = field(default_factory=dict)  # for "some": symbol name -> a smallest satisfying value
     sets: dict = field(default_factory=dict)  # symbol name -> SizeSet of valid sizes, for single-symbol groups
     solutions: frozenset = frozenset()  # for a product of factors: {((name, (sizes...)), ...)}, each a set of choices
+    atoms: tuple = field(default=(), compare=False)  # what was solved, so that it can be combined again
+    domain: tuple = field(default=(), compare=False)
     coupled: frozenset = frozenset()  # for symbols coupled by equalities: the cases, as (equality, verdict key)
 
     @property
@@ -597,11 +600,17 @@ def _const_holds(atom) -> bool:
 
 def solve(atoms, domain=()) -> Verdict:
     """Whether every atom holds, for all sizes of the domain ("always"), none ("never") or some ("some")."""
+    atoms, domain = list(atoms), list(domain)
     try:
-        verdict = _solve(list(atoms), list(domain), False, [MAX_BRANCHES])
+        verdict = _solve(atoms, domain, False, [MAX_BRANCHES])
     except _Unsupported:
         return Verdict("unknown")
-    return Verdict("unknown") if verdict.status == "void" else verdict
+    if verdict.status == "void":
+        return Verdict("unknown")
+    return dataclasses.replace(verdict, atoms=tuple(atoms), domain=tuple(domain))
+
+
+FALSE = (Cmp(-1, GE),)  # the atom that never holds
 
 
 _VOID = Verdict("void")  # the domain holds no size: an earlier layer fails, nothing is said about this one

@@ -95,7 +95,10 @@ def judged(verdict) -> dict:
     warning with the exact condition when it holds for some sizes."""
     if verdict.never:
         return {"severity": ERROR}
-    return {"severity": WARNING, "condition": verdict.condition if verdict.some else None}
+    if not verdict.some:
+        return {"severity": WARNING, "condition": None}
+    # the atoms go with the finding, so that the condition can be combined across the branches a trace followed
+    return {"severity": WARNING, "condition": verdict.condition, "atoms": verdict.atoms, "domain": verdict.domain}
 
 
 def condition_clause(verdict, subject: str = "this layer works") -> str:

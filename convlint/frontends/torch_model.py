@@ -89,12 +89,12 @@ def describe(loaded, input_shapes=(), input_dtypes=()) -> Graph:
     return _describe_meeting_requirements(loaded, input_shapes, input_dtypes)
 
 
-def _describe_meeting_requirements(loaded, input_shapes, input_dtypes) -> Graph:
+def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=None) -> Graph:
     """The fake-tensor trace, done again while the model's own code refuses the example sizes torch tried
     (``assert H == 224``, a divisibility check): each time with example values that meet every requirement found so
     far, so that the trace goes past them. The requirements, each with its verdict, go in
     ``graph.meta["torch_requirements"]``; the trace kept is the last one."""
-    requirements, hints = [], {}
+    requirements, hints = [], dict(hints or {})
     user = [d for spec in input_shapes for d in spec.dims if type(d) is not int]
     while True:
         graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=hints)
@@ -130,6 +130,9 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes) -> Graph:
         if not check["verdict"].always:
             requirements.append(check)
     graph.meta["torch_requirements"] = requirements
+    if graph.meta.get("torch_branches"):  # to trace the other way: the trace again, on sizes meeting a verdict
+        graph.meta["torch_retrace"] = lambda verdict: _describe_meeting_requirements(
+            loaded, input_shapes, input_dtypes, _hints_meeting(verdict, {}, user))
     pinned = {n for r in requirements for n, s in r["verdict"].sets.items() if s.finite and len(s.below) == 1}
     for name in pinned:  # torch fixed it because the model requires that one value, which the requirement says
         graph.meta.get("torch_specialized", {}).pop(name, None)

@@ -366,6 +366,17 @@ class Tracer:
             code = code_at(file, line)
             if code.startswith("assert ") or code.startswith("assert("):
                 self._check_passed(guards, (file, line))
+            elif code.startswith(("if ", "if(", "elif ", "while ")):
+                self._branch_followed(guards, file, line, code)
+
+    def _branch_followed(self, guards, file, line, code) -> None:
+        """A branch of the user's code decided on the user's sizes (``if pad_h:``): the way the trace went holds
+        for the sizes that meet the comparison, kept in ``graph.meta["torch_branches"]``, so that a condition found
+        after it can be stated for the sizes that go the other way too (:mod:`convlint.branches`)."""
+        parts = [self.table.condition(g.expr) for g in guards]
+        if parts and all(p is not None for p in parts):
+            self.graph.meta.setdefault("torch_branches", []).append(
+                {"relation": sympy.And(*parts), "file": file, "line": line, "code": code})
 
     def _check_passed(self, guards, site=None) -> None:
         """A ``torch._assert``/``torch._check`` that passed for the example sizes by comparing the user's sizes: what
