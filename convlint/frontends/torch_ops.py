@@ -118,13 +118,52 @@ for _names, _op in ((("add", "__add__", "__radd__", "__iadd__", "add_"), "Add"),
         BUILDERS[_name] = _binary(_op)
 
 
+_INTERPOLATE_KWARGS = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
+_INTERPOLATE_MODES = {3: ("nearest", "nearest-exact", "linear"), 4: ("nearest", "nearest-exact", "bilinear", "bicubic"),
+                      5: ("nearest", "nearest-exact", "trilinear")}
+
+
+def _exact_scale(s) -> bool:
+    """A scale whose binary float is the fraction convlint computes with (2, 1.5, 1.25), so that ``floor(D * s)``
+    comes out as PyTorch's floating-point product does for every ``D``."""
+    exact = Fraction(float(s))
+    return exact == exact.limit_denominator(1000)
+
+
+def _positive_size(s) -> bool:
+    return (type(s) is int and s >= 1) or isinstance(s, torch.SymInt)
+
+
 def interpolate_shape(t, args, kwargs):
-    """The output dims of ``F.interpolate`` as PyTorch computes them: ``size``, or ``floor(D * scale)``."""
+    """The output dims of ``F.interpolate`` as PyTorch computes them: ``size``, or ``floor(D * scale)``; None
+    (PyTorch runs the call and judges it) unless the call surely passes every check PyTorch's ``interpolate`` makes:
+    a 3-D to 5-D input, exactly one of ``size`` and ``scale_factor``, one value per spatial axis, a mode that takes
+    that rank, ``align_corners`` only with the interpolating modes, no ``antialias`` or recomputed scale, and an
+    output of at least one position on each axis (a ``size`` of positive ints, or scales of at least 1)."""
     x = args[0]
+    if len(args) > 7 or not set(kwargs) <= set(_INTERPOLATE_KWARGS) or not 3 <= x.dim() <= 5:
+        return None
+    n = x.dim() - 2
+    size, scale = arg(args, kwargs, 1, "size"), arg(args, kwargs, 2, "scale_factor")
+    mode, align = arg(args, kwargs, 3, "mode", "nearest"), arg(args, kwargs, 4, "align_corners")
+    if mode not in _INTERPOLATE_MODES[x.dim()] or (align is not None and mode.startswith("nearest")) \
+            or arg(args, kwargs, 5, "recompute_scale_factor") or arg(args, kwargs, 6, "antialias", False):
+        return None
+    if (size is None) == (scale is None):
+        return None
+    given = size if size is not None else scale
+    if isinstance(given, (list, tuple)) and len(given) != n:
+        return None
+    if size is not None and not all(_positive_size(s) for s in ntuple(size, n)):
+        if all(type(s) is int for s in ntuple(size, n)) and all(type(d) is int for d in x.shape[2:]):
+            axes = ("D", "H", "W")[3 - n:]  # the kernels' own check, which their meta versions skip
+            raise RuntimeError(f"Input and output sizes should be greater than 0, but got input "
+                               f"({', '.join(f'{a}: {d}' for a, d in zip(axes, x.shape[2:]))}) output "
+                               f"({', '.join(f'{a}: {d}' for a, d in zip(axes, ntuple(size, n)))})")
+        return None
+    if scale is not None and not all(type(s) in (int, float) and s >= 1 and _exact_scale(s) for s in ntuple(scale, n)):
+        return None
     shape = t.table.shape(x.shape)
-    n = len(shape) - 2
-    size = arg(args, kwargs, 1, "size")
-    scale = arg(args, kwargs, 2, "scale_factor")
     if size is not None:
         spatial = [t.table.dim(s) for s in ntuple(size, n)]
     elif scale is not None:

@@ -104,10 +104,23 @@ def first_line(e: BaseException) -> str:
 
 
 def is_limitation(e: BaseException) -> bool:
-    if type(e).__name__ in _LIMITS or isinstance(e, NotImplementedError):
+    if type(e).__name__ in _LIMITS:
         return True
+    if isinstance(e, NotImplementedError):  # torch.nn's own Python code raises it to refuse a call, too
+        return not _raised_by_torch_nn(e)
     text = str(e)
     return any(m in text for m in _LIMIT_MARKERS)
+
+
+_TORCH_NN = os.path.join(_TORCH_DIR, "nn") + os.sep
+
+
+def _raised_by_torch_nn(e: BaseException) -> bool:
+    """Whether ``e`` was raised by torch.nn's Python code (``F.interpolate`` refusing a 2-D input), not by a kernel."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_TORCH_NN)
 
 
 def is_user_file(filename: str) -> bool:
@@ -673,7 +686,10 @@ class Tracer:
         name = op_name(func)
         shape_only = torch_ops.SHAPE_ONLY.get(name)
         if shape_only is not None and args and isinstance(args[0], torch.Tensor):
-            shape = shape_only[1](self, args, kwargs)
+            try:
+                shape = shape_only[1](self, args, kwargs)
+            except Exception as e:  # a refusal PyTorch's CPU kernel makes and its meta kernel does not
+                return self._recover_op(name, args, kwargs, e)
             if shape is not None:
                 return self._shape_only(name, shape_only[0], shape, args, kwargs)
         guards = len(self.table.env.guards) if name in _ASSERTS and not self.on_meta else None
