@@ -31,6 +31,13 @@ def _same_padding():
                          nn.Conv2d(4, 4, (3, 5), padding="same", dilation=(1, 3)), nn.MaxPool2d(2))
 
 
+class _FunctionalPools(nn.Module):
+    def forward(self, x):
+        x = nn.functional.max_pool2d(x, 3, 2, 1, 1, True)
+        return nn.functional.avg_pool2d(x, (2, 3), ceil_mode=True) + nn.functional.avg_pool2d(x, (2, 3), 1, (0, 1))[
+            ..., :1, :1]
+
+
 def _cases():
     out = []
     for f in sorted(os.listdir(FOLDER)):
@@ -39,6 +46,7 @@ def _cases():
             if not any(e[1] == "error" for e in mod.EXPECTED):
                 out.append(pytest.param(mod.build, mod.INPUT_SHAPE, id=f[:-3]))
     out.append(pytest.param(_same_padding, "N,3,H,W", id="dilated_same_padding"))
+    out.append(pytest.param(_FunctionalPools, "N,3,H,W", id="functional_pools"))
     return out
 
 

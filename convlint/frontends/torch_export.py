@@ -25,7 +25,7 @@ import sympy
 from .. import dims
 from ..errors import InputError, UsageError
 from ..ir import Graph, Node, Origin, Value
-from .torch_layout import conv_pads, ntuple
+from .torch_layout import conv_attrs, pool_attrs
 
 DTYPES = {1: "uint8", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "float16", 7: "float32", 8: "float64",
           12: "bool", 13: "bfloat16"}
@@ -253,16 +253,12 @@ def _onnx(op, a):
         w = a.get("weight")
         if not isinstance(w, Value) or w.shape is None or len(w.shape) < 3:
             return None, None, None
-        n = len(w.shape) - 2
         transposed = op.startswith("conv_transpose") or bool(a.get("transposed"))
-        attrs = {"group": int(a.get("groups", 1) or 1), "strides": ntuple(a.get("stride", 1), n),
-                 "dilations": ntuple(a.get("dilation", 1), n)}
         kernel = list(w.shape[2:])
         if not all(type(k) is int for k in kernel) and a.get("padding") == "same":
             return None, None, None
-        attrs["pads"] = conv_pads(a.get("padding", 0), kernel, attrs["dilations"])
-        if transposed:
-            attrs["output_padding"] = ntuple(a.get("output_padding", 0), n)
+        attrs = conv_attrs(a.get("groups", 1), a.get("stride", 1), a.get("padding", 0), a.get("dilation", 1), kernel,
+                           a.get("output_padding", 0) if transposed else None)
         return ("ConvTranspose" if transposed else "Conv"), attrs, [x, w, a.get("bias")]
     if op == "linear":
         w = a.get("weight")
@@ -286,10 +282,8 @@ def _onnx(op, a):
               "max_pool2d_with_indices"):
         k = a.get("kernel_size")
         n = len(k) if isinstance(k, list) else int(op[-2]) if op[-2].isdigit() else 2
-        attrs = {"kernel_shape": ntuple(k, n), "strides": ntuple(a.get("stride") or k, n),
-                 "pads": ntuple(a.get("padding", 0), n) * 2, "ceil_mode": int(bool(a.get("ceil_mode", False)))}
-        if op.startswith("max"):
-            attrs["dilations"] = ntuple(a.get("dilation", 1), n)
+        attrs = pool_attrs(n, k, a.get("stride"), a.get("padding", 0), a.get("ceil_mode", False),
+                           a.get("dilation", 1) if op.startswith("max") else None)
         return ("MaxPool" if op.startswith("max") else "AveragePool"), attrs, [x]
     if op in ("cat", "concat"):
         return "Concat", {"axis": int(a.get("dim", 0))}, list(a.get("tensors") or [])

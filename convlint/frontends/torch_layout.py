@@ -20,3 +20,26 @@ def conv_pads(padding, kernel, dilation) -> list:
     if isinstance(padding, str):
         return [0] * (2 * n)
     return ntuple(padding, n) * 2
+
+
+def conv_attrs(groups, stride, padding, dilation, kernel, output_padding=None) -> dict:
+    """ONNX ``Conv``/``ConvTranspose`` attributes for PyTorch's convolution arguments (``output_padding`` for a
+    transposed one); ``kernel``: the weight's spatial sizes."""
+    n = len(kernel)
+    dilations = ntuple(dilation, n)
+    a = {"group": int(groups or 1), "strides": ntuple(stride, n), "dilations": dilations,
+         "pads": conv_pads(padding, kernel, dilations)}
+    if output_padding is not None:
+        a["output_padding"] = ntuple(output_padding, n)
+    return a
+
+
+def pool_attrs(n: int, kernel, stride, padding, ceil_mode, dilation=None) -> dict:
+    """ONNX ``MaxPool``/``AveragePool`` attributes for PyTorch's pooling arguments (a ``stride`` of None or empty is
+    the kernel); ``dilation`` for max pooling only."""
+    k = ntuple(kernel, n)
+    a = {"kernel_shape": k, "strides": ntuple(stride or kernel, n), "pads": ntuple(padding, n) * 2,
+         "ceil_mode": int(bool(ceil_mode))}
+    if dilation is not None:
+        a["dilations"] = ntuple(dilation, n)
+    return a

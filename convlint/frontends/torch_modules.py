@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .. import dims
-from .torch_layout import conv_pads, ntuple  # noqa: F401 (ntuple: the modules' size arguments, read here too)
+from .torch_layout import conv_attrs, pool_attrs
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,13 @@ class ModuleKind:
 
 
 def _conv_attrs(m) -> dict:
-    a = {"group": m.groups, "strides": list(m.stride), "dilations": list(m.dilation),
-         "pads": conv_pads(m.padding, m.kernel_size, m.dilation)}
-    if getattr(m, "transposed", False):
-        a["output_padding"] = list(m.output_padding)
-    return a
+    return conv_attrs(m.groups, m.stride, m.padding, m.dilation, list(m.kernel_size),
+                      m.output_padding if getattr(m, "transposed", False) else None)
 
 
 def _pool_attrs(n):
     def attrs(m) -> dict:
-        k = ntuple(m.kernel_size, n)
-        a = {"kernel_shape": k, "strides": ntuple(m.stride or m.kernel_size, n),
-             "pads": ntuple(m.padding, n) * 2, "ceil_mode": int(bool(m.ceil_mode))}
-        if hasattr(m, "dilation"):
-            a["dilations"] = ntuple(m.dilation, n)
-        return a
+        return pool_attrs(n, m.kernel_size, m.stride, m.padding, m.ceil_mode, getattr(m, "dilation", None))
     return attrs
 
 

@@ -15,7 +15,7 @@ import torch
 
 from .. import dims
 from ..shapes import as_data
-from .torch_modules import conv_pads, ntuple
+from .torch_layout import conv_attrs, ntuple, pool_attrs
 
 
 def arg(args, kwargs, i: int, name: str, default=None):
@@ -73,23 +73,34 @@ def _conv(transposed):
         w = arg(args, kwargs, 1, "weight")
         if not isinstance(w, torch.Tensor) or w.dim() < 3:
             return None
-        n = w.dim() - 2
         bias = arg(args, kwargs, 2, "bias")
-        stride = ntuple(arg(args, kwargs, 3, "stride", 1), n)
+        stride = arg(args, kwargs, 3, "stride", 1)
         padding = arg(args, kwargs, 4, "padding", 0)
         if transposed:
-            out_pad = ntuple(arg(args, kwargs, 5, "output_padding", 0), n)
+            out_pad = arg(args, kwargs, 5, "output_padding", 0)
             groups = arg(args, kwargs, 6, "groups", 1)
-            dilation = ntuple(arg(args, kwargs, 7, "dilation", 1), n)
+            dilation = arg(args, kwargs, 7, "dilation", 1)
         else:
-            dilation = ntuple(arg(args, kwargs, 5, "dilation", 1), n)
+            dilation = arg(args, kwargs, 5, "dilation", 1)
             groups = arg(args, kwargs, 6, "groups", 1)
-        attrs = {"group": int(groups), "strides": stride, "dilations": dilation,
-                 "pads": conv_pads(padding, [int(k) for k in w.shape[2:]], dilation)}
-        if transposed:
-            attrs["output_padding"] = out_pad
+        attrs = conv_attrs(groups, stride, padding, dilation, [int(k) for k in w.shape[2:]],
+                           out_pad if transposed else None)
         inputs = [t.operand(args[0]), t.operand(w), t.operand(bias) if bias is not None else None]
         return ("ConvTranspose" if transposed else "Conv"), attrs, inputs
+    return build
+
+
+def _pool(op, n):
+    def build(t, args, kwargs):
+        kernel = arg(args, kwargs, 1, "kernel_size")
+        if kernel is None:
+            return None
+        stride, padding = arg(args, kwargs, 2, "stride"), arg(args, kwargs, 3, "padding", 0)
+        if op == "MaxPool":
+            dilation, ceil = arg(args, kwargs, 4, "dilation", 1), arg(args, kwargs, 5, "ceil_mode", False)
+        else:
+            dilation, ceil = None, arg(args, kwargs, 4, "ceil_mode", False)
+        return op, pool_attrs(n, kernel, stride, padding, ceil, dilation), [t.operand(args[0])]
     return build
 
 
@@ -108,6 +119,8 @@ BUILDERS = {
     "conv1d": _conv(False), "conv2d": _conv(False), "conv3d": _conv(False),
     "conv_transpose1d": _conv(True), "conv_transpose2d": _conv(True), "conv_transpose3d": _conv(True),
     "linear": _linear,
+    "max_pool1d": _pool("MaxPool", 1), "max_pool2d": _pool("MaxPool", 2), "max_pool3d": _pool("MaxPool", 3),
+    "avg_pool1d": _pool("AveragePool", 1), "avg_pool2d": _pool("AveragePool", 2), "avg_pool3d": _pool("AveragePool", 3),
 }
 for _names, _op in ((("add", "__add__", "__radd__", "__iadd__", "add_"), "Add"),
                     (("sub", "__sub__", "__rsub__", "__isub__", "sub_", "subtract"), "Sub"),
