@@ -43,7 +43,9 @@ class ModelSizeCheck(Rule):
     `torch._assert` or `torch._check`, or a `raise` right after comparing sizes (`assert H == self.img_size`,
     `if W % 16: raise ValueError(...)`). With symbolic sizes (`--input-shape N,3,H,W`), each check becomes the exact
     condition under which it passes (`H == 224`, `H % 16 == 0`, `H == W`), and convlint follows the forward pass on
-    with example sizes that meet it, so the layers after the check are linted too.
+    with example sizes that meet it, so the layers after the check are linted too. The same holds for a check
+    PyTorch's own layers make on sizes in Python (an LSTM's initial state built for a batch of 8 passes only when
+    `N == 8`).
 
     A warning when some sizes pass, with the condition; an error when no size passes every check (two checks that
     contradict each other). A check that fails for the sizes you pinned is PyTorch refusing the call (CL010).
@@ -78,20 +80,24 @@ class ModelSizeCheck(Rule):
         for req in graph.meta.get("torch_requirements", ()):
             verdict, together = req["verdict"], req.get("together")
             check = f"`{req['code']}`" if req.get("code") else "a check"
+            if req.get("by") == "PyTorch":
+                check = f"PyTorch's check on the call {check}"
+            else:
+                check = f"the model's own check {check}"
             said = f': "{req["message"]}"' if req.get("message") else ""
             if verdict.never:
-                f = self.finding(None, f"the model's own check {check} passes for no input size{said}",
+                f = self.finding(None, f"{check} passes for no input size{said}",
                                  "the check can never pass: fix the check or the sizes it compares", ERROR)
             elif together is not None and together.never:
-                f = self.finding(None, f"the model's own check {check} contradicts an earlier one: it needs "
+                f = self.finding(None, f"{check} contradicts an earlier one: it needs "
                                        f"{verdict.condition}, which no size that passes the earlier checks meets{said}",
                                  "no input passes every check: make the checks agree", ERROR)
             elif verdict.some:
-                f = self.finding(None, f"the model's own check {check} passes only when {verdict.condition}{said}",
+                f = self.finding(None, f"{check} passes only when {verdict.condition}{said}",
                                  f"feed inputs that meet it (smallest: {verdict.example_text()}); the layers after it "
                                  f"were checked for sizes that meet it", WARNING, condition=verdict.condition)
             else:
-                f = self.finding(None, f"the model's own check {check} needs {req['requirement']}, which convlint "
+                f = self.finding(None, f"{check} needs {req['requirement']}, which convlint "
                                        f"cannot solve for the input sizes{said}",
                                  "pin the sizes with --input-shape to check them", INFO)
             f.location = {k: v for k, v in (("file", req.get("file") or ctx.file), ("line", req.get("line")),

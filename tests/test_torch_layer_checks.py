@@ -117,7 +117,9 @@ def test_lstm_state_for_another_batch_is_a_condition_on_a_symbolic_batch():
     report = convlint.lint(model, input_shape="N,T,16", verify=False)
     assert report.errors == []
     [f] = [f for f in report.findings if f.location.get("module") == "rnn"]
-    assert f.severity == "warning" and "Expected hidden[0] size (1, N, 32), got [1, 8, 32]" in f.message
+    assert (f.rule, f.severity, f.condition) == ("CL012", "warning", "N == 8")
+    assert f.message.endswith('passes only when N == 8: "Expected hidden[0] size (1, N, 32), got [1, 8, 32]"')
+    assert eager_refuses(model, (4, 10, 16)) and not eager_refuses(model, (8, 10, 16))
 
 
 class Resize(nn.Module):

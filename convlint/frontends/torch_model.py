@@ -104,10 +104,10 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=Non
         again = [r for r in requirements if (r["file"], r["line"]) == (stop["file"], stop["line"])]
         if again or len(requirements) >= MAX_REQUIREMENTS:
             # the same raise on sizes that met what it seemed to need: it does not follow from the sizes after all
-            if again:  # and what was found on the sizes chosen to meet it
+            if again:  # and what was found on the sizes chosen to meet it; the raise is then a plain one
                 requirements = requirements[:requirements.index(again[0])]
-                graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=again[0]["hints"])
-                graph.meta["torch_trace"]["kind"] = "raised"
+                graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=again[0]["hints"],
+                                  no_assume=frozenset({(stop["file"], stop["line"])}))
             break
         atoms = conditions.relation_atoms(stop["requirement"])
         every = [a for r in requirements for a in r["atoms"]] + (atoms or [])
@@ -156,7 +156,7 @@ def _hints_meeting(verdict, hints: dict, user: list) -> dict:
     return out
 
 
-def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None) -> Graph:
+def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_assume=frozenset()) -> Graph:
     model = loaded.module
     graph = _new_graph(loaded.file or loaded.name)
     graph.meta["torch_notes"] = list(loaded.notes)
@@ -169,7 +169,7 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None) -> 
         if model not in loaded.sites and loaded.line:
             loaded.sites[model] = (loaded.file, loaded.line)
         tracer = Tracer(model, graph, table, mode, params, loaded.sites, device, on_meta=on_meta,
-                        root_name=_root_name(loaded.name) if loaded.owned else "<root>")
+                        root_name=_root_name(loaded.name) if loaded.owned else "<root>", no_assume=no_assume)
         if input_shapes:
             with contextlib.nullcontext() if mode is None else mode:
                 args, kwargs = _inputs(model, tracer, input_shapes, input_dtypes, device)

@@ -116,11 +116,14 @@ _TORCH_NN = os.path.join(_TORCH_DIR, "nn") + os.sep
 
 
 def _raised_by_torch_nn(e: BaseException) -> bool:
-    """Whether ``e`` was raised by torch.nn's Python code (``F.interpolate`` refusing a 2-D input), not by a kernel."""
+    """Whether ``e`` was raised by a ``raise`` statement of torch.nn's Python code (``F.interpolate`` refusing a 2-D
+    input, an LSTM's ``check_hidden_size``), not by a kernel that Python code called."""
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_TORCH_NN)
+    if tb is None or not tb.tb_frame.f_code.co_filename.startswith(_TORCH_NN):
+        return False
+    return linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip().startswith("raise")
 
 
 def is_user_file(filename: str) -> bool:
@@ -274,12 +277,14 @@ def _patched_call(module, *args, **kwargs):
 class Tracer:
     """One trace of one model into ``graph``."""
 
-    def __init__(self, model, graph, table, mode, params: dict, sites, device, on_meta=False, root_name="<root>"):
+    def __init__(self, model, graph, table, mode, params: dict, sites, device, on_meta=False, root_name="<root>",
+                 no_assume=frozenset()):
         self.model = model
         self.on_meta = on_meta  # plain meta tensors, no FakeTensorMode: any doubt raises Doubt
         self.doubt = None  # why the meta pass gave up (kept, should the model swallow the Doubt)
         self.graph = graph
         self.root_name = root_name  # what the user calls the model itself, for a layer that is the whole model
+        self.no_assume = no_assume  # (file, line) of raises not to read as size requirements: tried, and wrong
         self.table = table
         self.mode = mode
         self.params = params  # id(fake parameter or buffer) -> Value
@@ -354,7 +359,8 @@ class Tracer:
         the comparison that lets it pass, in the user's names (``Eq(H, 224)``); None when the raise does not follow
         from such a comparison."""
         guards = self.table.env.guards
-        if self.on_meta or len(guards) <= self._guards or not _decides(guards[-1], where, code):
+        if self.on_meta or len(guards) <= self._guards or not _decides(guards[-1], where, code) \
+                or (where.get("file"), where.get("line")) in self.no_assume:
             return None
         required = self.table.condition(sympy.Not(guards[-1].expr))
         if required is None or required is sympy.false:
@@ -600,12 +606,14 @@ class Tracer:
             return self._recover_module(node, module, kind, tensors, kwargs, unbatched, RuntimeError(refusal))
         if self._surely_fits(module, kind, node, args, kwargs):
             return self._outputs_from_shapes(node, module, kind, tensors, kwargs, unbatched)
+        guards = len(self.table.env.guards)
         try:
             with self.quiet(), kind.kernels(module) if kind.kernels else contextlib.nullcontext():
                 out = _ORIGINAL_CALL(module, *args, **kwargs)
         except TraceStop:
             raise
         except Exception as e:
+            self._check_requirement(node, e, guards)
             return self._recover_module(node, module, kind, tensors, kwargs, unbatched, e)
         self.set_outputs(node, _tensors(out))
         return out
@@ -622,6 +630,25 @@ class Tracer:
         if x is None or x.shape is None or any(p.shape is None or p.dtype != x.dtype for p in params.values()):
             return False
         return kind.fits(module, tuple(x.shape), {n: p.shape for n, p in params.items()}) and args[0].is_contiguous()
+
+    def _check_requirement(self, node, e, guards: int) -> None:
+        """When torch.nn's own Python code refused the call right after comparing the user's sizes (an LSTM's
+        ``check_hidden_size``: "Expected hidden[0] size (1, N, 32), got [1, 8, 32]"), stop with the comparison
+        that lets it pass (``N == 8``) as a requirement, so that the trace is done again on sizes that meet it;
+        ``guards``: how many guards torch had taken when the call began."""
+        new = self.table.env.guards[guards:]
+        if self.on_meta or not new or not _raised_by_torch_nn(e) or is_limitation(e):
+            return
+        where = self._where(node)
+        if (where["file"], where["line"]) in self.no_assume:
+            return
+        required = self.table.condition(sympy.Not(new[-1].expr))
+        if required is None or required is sympy.false:
+            return
+        message = self.table.rename(first_line(e))
+        code = code_at(where["file"], where["line"]) if where["file"] and where["line"] else ""
+        raise TraceStop(f"PyTorch refused {node.name}: {message}",
+                        dict(where, kind="assumed", requirement=required, message=message, code=code, by="PyTorch"))
 
     def _recover_module(self, node, module, kind, tensors, kwargs, unbatched, e):
         if self.on_meta:
