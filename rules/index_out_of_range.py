@@ -121,20 +121,24 @@ class IndexOutOfRange(Rule):
         if not (verdict.never or verdict.some):
             return
         high_verdict = cond.solve([cond.le(r.hi, last)], domain)
+        low_verdict = cond.solve([cond.ge(r.lo, low)], domain)
         too_high = not high_verdict.always
         table = _table(node, data, axis, rows)
         values = f"{_span(r)}{f' ({r.source})' if r.source else ''}"
         what = f"{layer(node)} {table[0]} {values} {table[1]}"
         if verdict.never:
-            if too_high:
+            reasons = []
+            if too_high and not low_verdict.never:
                 row = "row" if _embedding_like(node, data, axis) else "entry"
-                why = f"index {dims.pretty(r.hi)} is past the last {row}, {dims.pretty(last)}"
-            else:
-                why = (f"index {dims.pretty(r.lo)} is negative, which PyTorch refuses" if torch else
-                       f"index {dims.pretty(r.lo)} is below -{dims.pretty(rows)}")
-            message = f"{what}: {why}{every_size(r.lo, r.hi, rows)}"
-            evidence = {} if too_high or not torch else {"not_replayable": NEGATIVE_IN_ONNX}
-            yield self.finding(node, message, _hint(data, r, rows, axis, torch, too_high, None), ERROR, **evidence)
+                reasons.append(f"index {dims.pretty(r.hi)} is past the last {row}, {dims.pretty(last)}")
+            if not low_verdict.always and not high_verdict.never:
+                reasons.append(f"index {dims.pretty(r.lo)} is negative, which PyTorch refuses" if torch else
+                               f"index {dims.pretty(r.lo)} is below -{dims.pretty(rows)}")
+            message = f"{what}: {' and '.join(reasons)}{every_size(r.lo, r.hi, rows)}"
+            # the replay feeds the same indices to onnxruntime, whose Gather takes negative ones
+            evidence = {} if high_verdict.never or not torch else {"not_replayable": NEGATIVE_IN_ONNX}
+            hint = _hint(data, r, rows, axis, torch, too_high and not low_verdict.never, None)
+            yield self.finding(node, message, hint, ERROR, **evidence)
             return
         condition = verdict.condition
         if too_high and high_verdict.some and _longest_input(verdict) and verdict.key() == high_verdict.key():

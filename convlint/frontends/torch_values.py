@@ -91,7 +91,7 @@ def record(tracer, name: str, args, kwargs, node) -> None:
     if handler is None:
         return
     try:
-        r = handler(_Call(tracer, args, kwargs, out))
+        r = handler(_Call(tracer, args, kwargs, out, node))
     except Exception:
         r = None
     if r is not None:
@@ -101,20 +101,21 @@ def record(tracer, name: str, args, kwargs, node) -> None:
 class _Call:
     """One op call: its arguments, as tensors' ranges and dims."""
 
-    def __init__(self, tracer, args, kwargs, out):
-        self.t, self.args, self.kwargs, self.out = tracer, args, kwargs, out
+    def __init__(self, tracer, args, kwargs, out, node):
+        self.t, self.args, self.kwargs, self.out, self.node = tracer, args, kwargs, out, node
 
     def arg(self, i, name=None, default=None):
         if i < len(self.args):
             return self.args[i]
         return self.kwargs.get(name, default) if name else default
 
-    def range(self, x=None):
-        x = self.args[0] if x is None else x
-        if not isinstance(x, torch.Tensor):
+    def range(self):
+        """The range of the first argument as it was before the call: an op that returns its input (``.long()`` on
+        a long tensor, ``add_``) has already given that tensor the output's Value, so it is read from the node."""
+        if not self.args or not isinstance(self.args[0], torch.Tensor):
             return None
-        hit = self.t.values.get(id(x))
-        return hit[1].range if hit is not None and hit[0] is x else None
+        first = self.node.inputs[0] if self.node.inputs else None
+        return first.range if first is not None else None
 
     def dim(self, x):
         """An int or SymInt argument as a dim; None for anything else (a float, a tensor)."""
