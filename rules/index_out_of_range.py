@@ -1,3 +1,5 @@
+import re
+
 from convlint import conditions as cond
 from convlint import dims
 from convlint.examples import TorchExample
@@ -126,29 +128,33 @@ class IndexOutOfRange(Rule):
         table = _table(node, data, axis, rows)
         values = f"{_span(r)}{f' ({r.source})' if r.source else ''}"
         what = f"{layer(node)} {table[0]} {values} {table[1]}"
+        too_low = not low_verdict.always
         if verdict.never:
+            # the bound that fails for every size is the reason; when each fails for some sizes only, both are
+            high = high_verdict.never or too_high and not low_verdict.never
+            negative = low_verdict.never or too_low and not high_verdict.never
             reasons = []
-            if too_high and not low_verdict.never:
+            if high:
                 row = "row" if _embedding_like(node, data, axis) else "entry"
                 reasons.append(f"index {dims.pretty(r.hi)} is past the last {row}, {dims.pretty(last)}")
-            if not low_verdict.always and not high_verdict.never:
+            if negative:
                 reasons.append(f"index {dims.pretty(r.lo)} is negative, which PyTorch refuses" if torch else
                                f"index {dims.pretty(r.lo)} is below -{dims.pretty(rows)}")
             message = f"{what}: {' and '.join(reasons)}{every_size(r.lo, r.hi, rows)}"
             # the replay feeds the same indices to onnxruntime, whose Gather takes negative ones
             evidence = {} if high_verdict.never or not torch else {"not_replayable": NEGATIVE_IN_ONNX}
-            hint = _hint(data, r, rows, axis, torch, too_high and not low_verdict.never, None)
+            hint = _hint(node, data, r, rows, axis, torch, high, negative, None)
             yield self.finding(node, message, hint, ERROR, **evidence)
             return
         condition = verdict.condition
         if too_high and high_verdict.some and _longest_input(verdict) and verdict.key() == high_verdict.key():
-            message = (f"{what}: valid only when {condition}, so that is the longest input the model takes")
-            yield self.finding(node, message, _hint(data, r, rows, axis, torch, True, condition), INFO,
-                               condition=condition)
+            message = f"{what}: valid only when {condition}, so that is the longest input the model takes"
+            hint = _hint(node, data, r, rows, axis, torch, True, False, condition)
+            yield self.finding(node, message, hint, INFO, condition=condition)
             return
         message = f"{what}: valid only when {condition} (smallest: {verdict.example_text()})"
-        yield self.finding(node, message, _hint(data, r, rows, axis, torch, too_high, condition), WARNING,
-                           condition=condition)
+        hint = _hint(node, data, r, rows, axis, torch, too_high, too_low, condition)
+        yield self.finding(node, message, hint, WARNING, condition=condition)
 
 
 NEGATIVE_IN_ONNX = "PyTorch refuses negative indices here, where ONNX's Gather counts them from the end"
@@ -194,20 +200,32 @@ def _longest_input(verdict) -> bool:
     return True
 
 
-def _hint(data, r, rows, axis, torch, too_high, condition):
-    if not too_high:
-        return ("make the indices non-negative (PyTorch takes no negative index here)" if torch else
-                f"keep the indices at or above -{dims.pretty(rows)}")
-    need = dims.add(r.hi, 1)
-    table = data.is_param and data.rank == 2 and axis == 0
-    if type(need) is not int:
-        grow = (f"give {data.name!r} more rows (max_position_embeddings in a Hugging Face config)" if table else
-                f"make axis {axis} of {data.name!r} longer")
-    elif table:
-        grow = (f"give {data.name!r} at least {need} rows (nn.Embedding({need}, {dims.pretty(data.shape[1])}); "
-                f"max_position_embeddings in a Hugging Face config)")
-    else:
-        grow = f"make axis {axis} of {data.name!r} at least {need} long"
+def _hint(node, data, r, rows, axis, torch, too_high, too_low, condition):
+    """How to fix it: a longer table (named as the user builds it), indices that start at 0, or shorter inputs."""
+    fixes = []
+    if too_low:
+        fixes.append("make the indices start at 0 or above (PyTorch takes no negative index here)" if torch else
+                     f"keep the indices at or above -{dims.pretty(rows)}")
+    if too_high:
+        need = dims.add(r.hi, 1)
+        table = data.is_param and data.rank == 2 and axis == 0
+        module = _EMBEDDING.search(node.name) or (node.origin is not None and node.origin.module_class == "Embedding")
+        if not table:
+            fixes.append(f"make axis {axis} of {data.name!r} " +
+                         (f"at least {need} long" if type(need) is int else "longer"))
+        elif type(need) is not int:
+            fixes.append(f"give {data.name!r} more rows" +
+                         (" (max_position_embeddings in a Hugging Face config)" if module else ""))
+        else:
+            fixes.append(f"give {data.name!r} at least {need} rows" +
+                         (f" (nn.Embedding({need}, {dims.pretty(data.shape[1])}); max_position_embeddings in a "
+                          f"Hugging Face config)" if module else ""))
+    fix = "; ".join(fixes)
     if condition:
-        return f"if longer inputs must work, {grow}; else keep to {condition}"
-    return f"{grow}, or cut the input so that the indices stay below {dims.pretty(rows)}"
+        return f"if {'longer' if not too_low else 'other'} inputs must work, {fix}; else keep to {condition}"
+    if too_high:
+        return f"{fix}, or cut the input so that the indices stay below {dims.pretty(rows)}"
+    return fix
+
+
+_EMBEDDING = re.compile(r"(^|\.)embedding(#\d+)?$")

@@ -99,6 +99,8 @@ def test_pinned_sizes_agree_with_eager_pytorch(name):
         found = findings(model, f"2,{length},8")
         if runs(length):
             assert found == [], (length, [f.message for f in found])
+        elif name == "negative":
+            assert found[0].message.endswith("index -1 is negative, which PyTorch refuses"), found[0].message
         else:
             assert [f.severity for f in found] == ["error"], (length, [f.message for f in found])
             assert found[0].condition is None
@@ -127,9 +129,11 @@ def test_the_issue_example_speaks_in_the_users_names():
     model = build("arange")
     [note] = findings(model, "N,T,8")
     assert note.condition == "T <= 100"
-    assert note.message == ("Embedding 'table' looks up indices 0…T−1 (torch.arange(T)) in 'table.weight' (100, 8), "
-                            "a table of 100 rows: valid only when T <= 100, so that is the longest input the model "
-                            "takes")
+    assert note.message == ("Embedding 'table' looks up indices 0…T−1 (torch.arange(T)) in 'table.weight' "
+                            "(100, 8), a table of 100 rows: valid only when T <= 100, so that is the longest input "
+                            "the model takes")
+    assert note.hint == ("if longer inputs must work, give 'table.weight' more rows (max_position_embeddings in a "
+                         "Hugging Face config); else keep to T <= 100")
     [error] = findings(model, "2,120,8")
     assert error.message == ("Embedding 'table' looks up indices 0…119 (torch.arange(120)) in 'table.weight' "
                              "(100, 8), a table of 100 rows: index 119 is past the last row, 99")
@@ -149,6 +153,7 @@ def test_a_lower_bound_that_is_not_a_length_is_a_warning():
     [f] = findings(model, "N,T,8")
     assert (f.severity, f.condition) == ("warning", "50 <= T <= 125")
     assert "(smallest: T = 50)" in f.message
+    assert "make the indices start at 0 or above" in f.hint
     for length in (49, 50, 51, 125, 126):
         assert eager_runs(model, length) == (50 <= length <= 125)
 
@@ -182,3 +187,20 @@ def test_ranges_in_the_users_dims():
     r = gather.inputs[1].range
     assert (dims.pretty(r.lo), dims.pretty(r.hi), r.axis, r.source) == ("2", "min(512, T+2)−1", 1,
                                                                         "buffer 'position_ids'")
+
+
+class Both(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Embedding(100, 8)
+
+    def forward(self, x):
+        return self.table(torch.arange(-1, x.shape[1] + 100))
+
+
+def test_an_index_past_both_ends_names_both():
+    [f] = findings(Both(), "N,T,8")
+    assert f.severity == "error"
+    assert f.message.endswith("index T+99 is past the last row, 99 and index -1 is negative, which PyTorch refuses "
+                              "for every value of T"), f.message
+    assert not eager_runs(Both(), 1)
