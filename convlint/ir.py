@@ -7,7 +7,9 @@ front end knows beyond that (the PyTorch module's declared ``in_channels``, its 
 
 Shapes are tuples of dims (see :mod:`convlint.dims`), or None when even the rank is unknown. ``Value.data`` holds
 the contents of small shape-level tensors (the output of ``Shape``, a ``Constant`` of indices) as a numpy array,
-of dtype object when it contains symbols; weights are never read to fill it.
+of dtype object when it contains symbols; weights are never read to fill it. ``Value.range`` holds what a front end
+knows of an integer tensor's values without holding them (:class:`IndexRange`: ``torch.arange(T)``, a position
+buffer sliced to the input's length), for the rules about indices.
 """
 
 from __future__ import annotations
@@ -32,10 +34,28 @@ class Origin:
     module_class: Optional[str] = None  # e.g. "Conv2d"
 
 
+@dataclass(frozen=True)
+class IndexRange:
+    """The values of an integer tensor, known from how it was made (``torch.arange(T)``, expanded, sliced, plus an
+    int), with its elements unknown: every element lies in ``lo..hi`` and both bounds are reached. ``lo`` and ``hi``
+    are dims (ints, or sympy expressions in the user's symbols: ``T - 1``, ``Min(S, 512) - 1``).
+
+    When ``axis`` is set the values are the progression ``first + step * i`` at position ``i`` along that axis, the
+    same across the other axes, so a slice along it narrows the range exactly (``position_ids[:, :T]``).
+    ``source`` says where the values come from, for messages (``torch.arange(T)``, ``buffer 'position_ids'``)."""
+
+    lo: Any
+    hi: Any
+    source: str = ""
+    axis: Optional[int] = None
+    first: Any = None
+    step: int = 1
+
+
 class Value:
     """A tensor in the graph: a graph input, a weight, or a node output."""
 
-    __slots__ = ("name", "shape", "dtype", "_data", "_load", "producer", "is_param", "external")
+    __slots__ = ("name", "shape", "dtype", "_data", "_load", "producer", "is_param", "external", "range")
 
     def __init__(self, name: str, shape=None, dtype: Optional[str] = None, *, is_param: bool = False):
         self.name = name if type(name) is not bytes else text(name)
@@ -46,6 +66,7 @@ class Value:
         self.producer: Optional[Node] = None
         self.is_param = is_param
         self.external = False  # its bytes live in an external data file, which convlint never reads
+        self.range: Optional[IndexRange] = None  # what is known of an integer tensor's values (see IndexRange)
 
     @property
     def data(self):

@@ -25,7 +25,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from .. import conditions, dims
 from ..errors import UsageError
 from ..ir import Graph, Node, Origin, Value
-from . import torch_modules, torch_target
+from . import torch_modules, torch_target, torch_values
 from .torch_dims import SymbolTable, default_hint
 from .torch_trace import Doubt, Tracer
 
@@ -228,6 +228,7 @@ def _swap_in(model, graph, twin) -> dict:
                     twins[id(t)] = new
                     v = Value(names.get(id(t), key), tuple(int(d) for d in t.shape), str(t.dtype).replace("torch.", ""),
                               is_param=True)
+                    v.range = torch_values.of_buffer(t, v.name)
                     graph.values[v.name] = v
                     out[id(new)] = v
                 if store is m._parameters or store is m._buffers:

@@ -112,6 +112,31 @@ def _linear(t, args, kwargs):
     return t.linear_node_parts(x, t.operand(w), t.operand(bias) if bias is not None else None)
 
 
+def _embedding(t, args, kwargs):
+    """``F.embedding(ids, weight)``: ONNX ``Gather(weight, ids)``, as ``nn.Embedding`` is recorded."""
+    ids, w = arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "weight")
+    if not isinstance(ids, torch.Tensor) or not isinstance(w, torch.Tensor):
+        return None
+    return "Gather", {}, [t.operand(w), t.operand(ids)]
+
+
+def _index_select(t, args, kwargs):
+    """``x.index_select(dim, index)`` with a 1-D index: ONNX ``Gather(x, index, axis=dim)``."""
+    x, dim, index = args[0], arg(args, kwargs, 1, "dim"), arg(args, kwargs, 2, "index")
+    if not isinstance(index, torch.Tensor) or index.dim() != 1 or type(dim) is not int or x.dim() < 1:
+        return None
+    return "Gather", {"axis": dim % x.dim()}, [t.operand(x), t.operand(index)]
+
+
+def _gather(t, args, kwargs):
+    """``torch.gather(x, dim, index)``: ONNX ``GatherElements(x, index, axis=dim)``."""
+    x, dim, index = args[0], arg(args, kwargs, 1, "dim"), arg(args, kwargs, 2, "index")
+    if not isinstance(index, torch.Tensor) or type(dim) is not int or x.dim() < 1 or index.dim() != x.dim() \
+            or kwargs.get("sparse_grad"):
+        return None
+    return "GatherElements", {"axis": dim % x.dim()}, [t.operand(x), t.operand(index)]
+
+
 BUILDERS = {
     "cat": _concat, "concat": _concat, "concatenate": _concat,
     "matmul": _matmul, "__matmul__": _matmul, "mm": _matmul, "bmm": _matmul,
@@ -121,6 +146,7 @@ BUILDERS = {
     "linear": _linear,
     "max_pool1d": _pool("MaxPool", 1), "max_pool2d": _pool("MaxPool", 2), "max_pool3d": _pool("MaxPool", 3),
     "avg_pool1d": _pool("AveragePool", 1), "avg_pool2d": _pool("AveragePool", 2), "avg_pool3d": _pool("AveragePool", 3),
+    "embedding": _embedding, "index_select": _index_select, "gather": _gather,
 }
 for _names, _op in ((("add", "__add__", "__radd__", "__iadd__", "add_"), "Add"),
                     (("sub", "__sub__", "__rsub__", "__isub__", "sub_", "subtract"), "Sub"),

@@ -45,7 +45,7 @@ from torch.overrides import TorchFunctionMode
 from .. import dims
 from ..ir import Node, Origin, Value
 from ..shapes import SHAPE_FUNCTIONS
-from . import torch_modules, torch_ops
+from . import torch_modules, torch_ops, torch_values
 
 _ORIGINAL_CALL = nn.Module.__call__
 _ACTIVE = []  # the tracer whose trace is running (a stack, for safety)
@@ -733,6 +733,7 @@ class Tracer:
         if outs:
             node = self._op_node(name, args, kwargs)
             self.set_outputs(node, outs)
+            torch_values.record(self, name, args, kwargs, node)
         return out
 
     def _op_node(self, name, args, kwargs) -> Node:

@@ -11,7 +11,8 @@ in ONNX terms. Each input of the layer becomes:
   never external data; a PyTorch front end gives the module's tensors, or None for those on the meta device);
 - an initializer of seeded random data of the value's shape for any other constant (an external weight, a weight
   computed by ``ConstantOfShape``): only shapes matter to the verdict;
-- a graph input, fed random data of the witness shape, for anything that depends on the model's inputs.
+- a graph input, fed random data of the witness shape, for anything that depends on the model's inputs; an index
+  tensor whose values the front end knows (``Value.range``: ``torch.arange(T)``) is fed those values instead.
 
 Nothing else of the model is read, and nothing large is made: the replay is refused (``Unverifiable``) rather than
 allocating more than ``MAX_ELEMENTS`` elements.
@@ -84,7 +85,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
         own = shapes_for.get(v.name, v.shape)
         if own is None:
             raise Unverifiable(f"the rank of input {v.name!r} is unknown")
-        roles[id(v)] = RANDOM if upstream.constant(v) else FED
+        roles[id(v)] = RANDOM if upstream.constant(v) and v.range is None else FED
         shape = []
         for axis, d in enumerate(own):
             if d is None:
@@ -122,6 +123,8 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
                 raise Unverifiable(f"no concrete shape for input {v.name!r} {dims.fmt_shape(shapes[v])}")
             budget.spend(shape, f"input {v.name!r}")
             array = _random(rng, shape, v.dtype or _first_dtype(node), v.name)
+            if v.range is not None:
+                array = _in_range(array, v.range, values)
             if role == RANDOM:
                 initializers.append(numpy_helper.from_array(array, v.name))
             elif v.name not in feeds:
@@ -201,6 +204,26 @@ def _random(rng, shape, dtype_name, name):
     if dtype.kind in "iub":
         return np.zeros(shape, dtype)  # valid as indices and counts alike
     raise Unverifiable(f"input {name!r} has element type {dtype_name}, for which convlint makes no test data")
+
+
+def _in_range(array, r, values):
+    """Test data with the values the front end knows an index tensor holds (``Value.range``): the progression itself
+    (``torch.arange(T)`` expanded) at the witness sizes, else its smallest value everywhere and its largest in the
+    last element, so that the replay meets the same indices as the model."""
+    if array.size == 0 or array.dtype.kind not in "iu":
+        return array
+    lo, hi = witness_mod.evaluate(r.lo, values), witness_mod.evaluate(r.hi, values)
+    if lo is None or hi is None:
+        return array
+    first = witness_mod.evaluate(r.first, values) if r.axis is not None and r.first is not None else None
+    if first is not None and r.axis < array.ndim:
+        line = first + r.step * np.arange(array.shape[r.axis])
+        view = [1] * array.ndim
+        view[r.axis] = array.shape[r.axis]
+        return np.broadcast_to(line.reshape(view), array.shape).astype(array.dtype)
+    out = np.full(array.shape, lo, dtype=array.dtype)
+    out.reshape(-1)[-1] = hi
+    return out
 
 
 def _data_tensor(v, values):
