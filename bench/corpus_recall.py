@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         print(json.dumps({"cases": [v.to_json() for v in verdicts], "totals": totals}, indent=2, sort_keys=True))
         return 0
     width = max(len(n) for n in names)
-    print(f"{'case':{width}}  {'faulty model':9}  {'clean twin':10}  fault module")
+    print(f"{'case':{width}}  {'faulty':9}  {'clean twin':10}  fault module")
     for v in verdicts:
         twin = "clean" if not v.clean_errors else f"{len(v.clean_errors)} error(s)"
         print(f"{v.name:{width}}  {v.outcome:9}  {twin:10}  {v.fault_module or '<root>'}")

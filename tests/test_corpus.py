@@ -31,7 +31,11 @@ KNOWN_MISSES = {
                                      "state not checked",
     # BatchNorm's fast path (_batch_norm_fits) decides from the channel count and batch statistics and skips
     # PyTorch, so BatchNorm2d's _check_input_dim (4-D only) is never applied to a 5-D input.
+    # PyTorch is asked only when that shortcut cannot decide: with a symbolic batch in training mode (the batch
+    # statistics need N >= 2), which is why bn2d_after_linear (N,64) is found and these two are not.
     "bn2d_after_conv3d": "BatchNorm{1,2,3}d input rank (_check_input_dim) not checked on the fast path",
+    "bn2d_after_linear_eval": "BatchNorm2d on (N, C) in eval mode: rank not checked on the fast path",
+    "bn2d_after_fc_pinned_batch": "BatchNorm2d on (16, 256), batch pinned: rank not checked on the fast path",
     # Tensor dtypes of parameters are not compared with a float input (CL601 covers integer inputs only).
     "half_adapter_on_float": "float32 input to a float16 Linear: mixed floating dtypes not checked",
     # F.interpolate becomes a Resize; PyTorch's check that len(size) equals the input's spatial rank is not made.
@@ -47,6 +51,8 @@ KNOWN_MISSES = {
     # parent was never built, so the module path is unknown.
     "groupnorm_32_groups": "construction refused (GroupNorm 32 ∤ 48): error reported on the root, not block.1",
     "mha_embed_not_divisible": "construction refused (109 % 4): error reported on the root, not encoder",
+    "conv_same_padding_strided": "construction refused (padding='same', stride 2): error reported on the root, "
+                                 "not stem",
     # PyTorch's refusal at convlint's sample sizes becomes a warning (CL010 fallback), although the layer fails
     # for every size: no rule models the check.
     "mha_query_batch_mismatch": "query batch 1 vs key batch 4 in MultiheadAttention: warning only (no rule)",
