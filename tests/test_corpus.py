@@ -121,9 +121,13 @@ def test_recall_bench_reports_a_case(capsys):
     spec = importlib.util.spec_from_file_location("corpus_recall", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--json", "bn2d_after_linear", "bigru_h0_directions"]) == 0
+    names = ["bn2d_after_linear", "bigru_h0_directions"]
+    assert bench.main(["--json", *names]) == 0
     import json
 
     out = json.loads(capsys.readouterr().out)
-    assert [c["outcome"] for c in out["cases"]] == [cc.FOUND, cc.MISSED]
-    assert out["totals"]["recall"] == 0.5
+    assert [c["case"] for c in out["cases"]] == names
+    found = [c["outcome"] == cc.FOUND for c in out["cases"]]
+    assert found == [n not in KNOWN_MISSES for n in names]
+    assert out["totals"]["cases"] == 2 and out["totals"]["recall"] == sum(found) / 2
+    assert out["totals"]["clean_twins_with_errors"] == sum(n in KNOWN_FALSE_ERRORS for n in names)
