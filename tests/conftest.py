@@ -12,6 +12,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "fixtures")
 
+# tests/corpus/ holds model files (faulty models and their clean twins), not tests: never collect them.
+collect_ignore = ["corpus"]
+
 
 def run_cli(*args, cwd=None, env=None):
     """Run ``python -m convlint`` as a user would; returns the CompletedProcess (text, no check)."""
