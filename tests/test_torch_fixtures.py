@@ -121,6 +121,6 @@ def test_construction_refusal_is_a_finding_not_a_traceback(monkeypatch, cli_resu
     report = convlint.lint(target("grouped_conv"), input_shape="N,1,H,W", verify=False)
     text = click.unstyle(text_format.render(report))
     line = _line_of("grouped_conv", "nn.Conv2d(1, 4, 3, groups=2)")
-    assert (f"fixtures/torch/grouped_conv.py:{line}: Conv2d(in_channels=1, out_channels=4, kernel_size=(3, 3), "
-            f"groups=2): CL102 error: declared in_channels=1 is not divisible by groups=2") in text
+    assert (f"fixtures/torch/grouped_conv.py:{line}: features.0 (Conv2d): CL102 error: declared in_channels=1 is not "
+            f"divisible by groups=2") in text
     assert cli_results[target("grouped_conv")]["findings"][0]["location"]["line"] == line

@@ -60,12 +60,12 @@ def construction_graph(failure) -> Graph:
     shown = ", ".join(f"{k}={failure.declared[k]}" for k in _SIGNATURE if k in failure.declared)
     name = f"{failure.module_class}({shown})"
     op = failure.kind.op if failure.kind is not None else f"torch.{failure.module_class}"
-    node = Node(op, name, [], [], {}, origin=Origin("torch", failure.file, failure.line, None, failure.module_class),
+    node = Node(op, name, [], [], {}, origin=Origin("torch", failure.file, failure.line, failure.module_path, failure.module_class),
                 declared=failure.declared)
     node.meta.update(torch_error=failure.error, torch_error_certain=True, construction_error=failure.error)
     graph.nodes.append(node)
     graph.meta["torch_trace"] = {"kind": "not-built", "node": name, "file": failure.file, "line": failure.line,
-                                 "module": None, "reason": f"PyTorch refused to construct {failure.module_class} "
+                                 "module": failure.module_path, "reason": f"PyTorch refused to construct {failure.module_class} "
                                                            f"({failure.error})"}
     return graph
 

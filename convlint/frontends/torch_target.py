@@ -31,6 +31,7 @@ from torch import nn
 from ..errors import InputError, UsageError
 from ..targets import torch_spec
 from . import torch_modules
+from .torch_paths import path_from_traceback
 from .torch_trace import display_path, first_line, is_user_file, user_frame
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl")
@@ -59,6 +60,7 @@ class ConstructionFailure:
     file: Optional[str]
     line: Optional[int]
     error: str
+    module_path: Optional[str] = None  # the path the layer would have had, when the constructors on the way say it
 
 
 def load(target, trust_pickle: bool = False):
@@ -241,7 +243,8 @@ def _construction_failure(text: str, e: BaseException, what: str, attr: str):
                 v = layer.f_locals[key]
                 declared[key] = tuple(v) if isinstance(v, list) else v
     return ConstructionFailure(text, type(module).__name__, kind, declared, user[0], user[1],
-                               f"{type(e).__name__}: {first_line(e)}")
+                               f"{type(e).__name__}: {first_line(e)}",
+                               path_from_traceback(e.__traceback__, is_user_file))
 
 
 @contextlib.contextmanager

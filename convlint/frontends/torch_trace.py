@@ -29,7 +29,6 @@ import contextlib
 import linecache
 import logging
 import os
-import re
 import sys
 import types
 import warnings
@@ -42,7 +41,6 @@ from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from .. import dims
 from ..ir import Node, Origin, Value
 from ..shapes import SHAPE_FUNCTIONS
 from . import torch_modules, torch_ops, torch_values
@@ -301,6 +299,7 @@ class Tracer:
         self.failed_in = None  # the innermost module an exception passed through
         self.base_frame = None  # the frame that runs the trace: call sites are looked for inside it only
         self.specialized = graph.meta.setdefault("torch_specialized", {})  # symbol name -> where torch fixed it
+        self._call_guards = 0  # how many guards torch had taken when the call being recorded began
         self._replacements = self._guards = 0
 
     # -- running --------------------------------------------------------------------------------------------------
@@ -480,7 +479,8 @@ class Tracer:
         for i, t in enumerate(tensors):
             if self.on_meta and not t.is_meta:
                 self.give_up(f"{node.name} made a tensor on {t.device}")
-            v = Value(node.name if i == 0 else f"{node.name}:{i}", self.table.shape(t.shape), _dtype_name(t))
+            base = node.name.strip("<>")  # "<root>" names the layer; a value so named would read as a placeholder
+            v = Value(base if i == 0 else f"{base}:{i}", self.table.shape(t.shape), _dtype_name(t))
             v.producer = node
             self.values[id(t)] = (t, v)
             self.graph.values[v.name] = v
@@ -551,13 +551,29 @@ class Tracer:
             self.stack.append(path)
             try:
                 return _ORIGINAL_CALL(module, *args, **kwargs)
-            except Exception:
+            except Exception as e:
                 if self.failed_in is None:
                     self.failed_in = path
+                    if not self.on_meta and _raised_by_torch_nn(e) and not is_limitation(e):
+                        self._refused_module(module, path, args, e)
                 raise
             finally:
                 self.stack.pop()
         return self.leaf(module, kind, path, args, kwargs)
+
+    def _refused_module(self, module, path, args, e):
+        """A torch.nn module convlint steps into (``nn.Transformer``) whose own Python code refused the call ("the
+        feature number of src and tgt must be equal to d_model"): a node for the call carries the refusal, and the
+        trace stops there, since what the module would return is unknown."""
+        cls = type(module).__name__
+        data = [self.value_of(a) for a in args if isinstance(a, torch.Tensor)]
+        node = Node(f"torch.{cls}", self.name(path or self.root_name), data, [],
+                    {}, origin=self.origin(path, cls, self._caller_of_call(), module))
+        node.meta["module"] = path
+        self.graph.nodes.append(node)
+        self._check_requirement(node, e, self._call_guards)
+        self._note_refusal(node, e)
+        raise TraceStop(f"PyTorch refused {cls}: {node.meta['torch_error']}", dict(self._where(node), kind="refused"))
 
     def module_node(self, module, kind, path, data, caller=None, walk=True) -> Node:
         """The node for one call of ``module`` (``data``: the Values of its tensor inputs; Nones when not called)."""
@@ -601,6 +617,7 @@ class Tracer:
         self.calls[id(module)] += 1
         node.meta["repeat_call"] = self.calls[id(module)] > 1
         self.graph.nodes.append(node)
+        self._call_guards = len(self.table.env.guards)
         refusal = kind.refuses(module, args) if kind.refuses else None
         if refusal is not None:
             return self._recover_module(node, module, kind, tensors, kwargs, unbatched, RuntimeError(refusal))
@@ -688,19 +705,27 @@ class Tracer:
         except Exception:
             return None
 
+    def _sizes_decided(self) -> list:
+        """The user's symbols torch compared on their example values since the current call began: a refusal
+        that needed none holds for every size (torch decided it from what holds for all of them, as ``64*S ==
+        256*S`` is false for every ``S``), one that needed some holds for the sizes torch tried."""
+        names = set()
+        for g in self.table.env.guards[self._call_guards:]:
+            names |= {self.table.user[s].name for s in g.expr.free_symbols if s in self.table.user}
+        return sorted(names)
+
     def _note_refusal(self, node, e) -> None:
         """Record PyTorch's refusal. It proves nothing when an input's size is unknown (one convlint made up), and
-        holds only for the example sizes torch tried when the sizes it complains about are symbolic: those go with
-        it."""
+        holds only for the example sizes torch tried when torch compared the user's sizes to decide it: those go
+        with it."""
         data = [v for v in node.inputs if v is not None and not v.is_param]
         unknown = any(v.shape is None or None in v.shape for v in data)
         message = self.table.rename(first_line(e))
         node.meta["torch_error"] = message
         node.meta["torch_error_certain"] = not unknown
-        symbols = dims.symbols_of(*[d for v in data for d in (v.shape or ())])
-        named = [s.name for s in symbols if re.search(rf"\b{re.escape(s.name)}\b", message)]
-        if named:
-            node.meta["torch_error_sizes"] = {name: self.table.hint(name) for name in named}
+        decided = self._sizes_decided()
+        if decided:
+            node.meta["torch_error_sizes"] = {name: self.table.hint(name) for name in decided}
 
     def _where(self, node) -> dict:
         o = node.origin
@@ -711,6 +736,7 @@ class Tracer:
 
     def call_op(self, func, args, kwargs):
         name = op_name(func)
+        self._call_guards = len(self.table.env.guards)
         shape_only = torch_ops.SHAPE_ONLY.get(name)
         if shape_only is not None and args and isinstance(args[0], torch.Tensor):
             try:
