@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from .. import dims
-from ..ir import Node, Origin, Value
+from ..ir import Node, Origin, TorchCall, Value
 from ..shapes import SHAPE_FUNCTIONS
 from . import torch_modules, torch_ops
 
@@ -349,6 +349,17 @@ class Tracer:
             return v
         return None
 
+    def described(self, x):
+        """A call argument as verification replays it (:class:`~convlint.ir.TorchCall`): a tensor as its Value (one
+        not seen before gets a Value of its own, not added to the graph), a symbolic size as its dim."""
+        if isinstance(x, torch.Tensor):
+            hit = self.values.get(id(x))
+            v = hit[1] if hit is not None and hit[0] is x else self.params.get(id(x))
+            return v if v is not None else Value("<argument>", self.table.shape(x.shape), _dtype_name(x))
+        if isinstance(x, torch.Size):
+            return tuple(self.table.dim(d) for d in x)
+        return self.table.dim(x) if isinstance(x, torch.SymInt) else x
+
     def const_value(self, data, shape, dtype) -> Value:
         v = Value(self.name("shape"), shape, dtype)
         v.data = data
@@ -484,6 +495,7 @@ class Tracer:
             v = data[0]
             data[0] = Value(v.name, (1,) + tuple(v.shape), v.dtype)
         node = self.module_node(module, kind, path, data, caller)
+        node.torch_call = TorchCall.of(module, args, kwargs, self.described)
         self.calls[id(module)] += 1
         node.meta["repeat_call"] = self.calls[id(module)] > 1
         self.graph.nodes.append(node)
@@ -577,21 +589,21 @@ class Tracer:
         if shape_only is not None and args and isinstance(args[0], torch.Tensor):
             shape = shape_only[1](self, args, kwargs)
             if shape is not None:
-                return self._shape_only(name, shape_only[0], shape, args, kwargs)
+                return self._shape_only(name, shape_only[0], shape, args, kwargs, func)
         try:
             with self.quiet():
                 out = _SYMBOLIC_IMPL.get(func, func)(*args, **kwargs)
         except TraceStop:
             raise
         except Exception as e:
-            return self._recover_op(name, args, kwargs, e)
+            return self._recover_op(name, args, kwargs, e, func)
         outs = _tensors(out) if not isinstance(out, torch.Tensor) else [out]
         if outs:
-            node = self._op_node(name, args, kwargs)
+            node = self._op_node(name, args, kwargs, func)
             self.set_outputs(node, outs)
         return out
 
-    def _op_node(self, name, args, kwargs) -> Node:
+    def _op_node(self, name, args, kwargs, func=None) -> Node:
         scope = self.stack[-1] if self.stack else ""
         built = None
         builder = torch_ops.BUILDERS.get(name)
@@ -606,6 +618,7 @@ class Tracer:
         node = Node(op, self.name(f"{scope}.{name}" if scope else name), inputs, [], attrs,
                     origin=self._op_origin(scope))
         node.meta["module"] = scope
+        node.torch_call = TorchCall.of(func, args, kwargs, self.described) if func is not None else None
         self.graph.nodes.append(node)
         return node
 
@@ -613,7 +626,7 @@ class Tracer:
         file, line = user_frame(sys._getframe(2), self.base_frame)
         return Origin("torch", file=file or self.graph.file, line=line, module=scope or None)
 
-    def _recover_op(self, name, args, kwargs, e):
+    def _recover_op(self, name, args, kwargs, e, func=None):
         if self.on_meta:
             self.give_up(first_line(e), e)
         if name in _NEEDS_DATA or is_limitation(e):
@@ -624,7 +637,7 @@ class Tracer:
                             f"shape-only trace does not have",
                             {"kind": "limit", "node": None, "module": self.stack[-1] if self.stack else None,
                              "file": file, "line": line})
-        node = self._op_node(name, args, kwargs)
+        node = self._op_node(name, args, kwargs, func)
         self._note_refusal(node, e)
         shapes = self._shape_fn(node) if not node.op.startswith("torch.") else None
         where = self._where(node)
@@ -638,9 +651,9 @@ class Tracer:
         self.set_outputs(node, [out])
         return out
 
-    def _shape_only(self, name, op, shape, args, kwargs):
+    def _shape_only(self, name, op, shape, args, kwargs, func=None):
         out = self.materialize(shape, args[0].dtype, args[0].device)
-        node = self._op_node(name, args, kwargs)
+        node = self._op_node(name, args, kwargs, func)
         if op is not None:
             node.op = op
         self.set_outputs(node, [out])

@@ -51,12 +51,13 @@ class Replay:
 DATA, TENSOR, RANDOM, FED = "data", "tensor", "random", "fed"
 
 
-def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None) -> Replay:
+def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None, floor: int = 1) -> Replay:
     """The model replaying ``node`` (a node of ``graph`` or of one of its subgraphs) alone, or with the nodes
     ``together`` when the fault spans several (a cycle); values named in ``undefined`` stay undefined, as in the
     model, when their absence is the fault. ``shapes_for`` maps input names to the shapes to replay them with instead
     of their own, so that a finding is replayed free of the node's other faults. ``upstream`` (a
-    :class:`~.witness.Upstream`) shares what is learnt about the graph between replays of its nodes."""
+    :class:`~.witness.Upstream`) shares what is learnt about the graph between replays of its nodes; the model's
+    symbols are given values of at least ``floor`` where they can be."""
     shapes_for = shapes_for or {}
     root = graph.root
     opset = dict(root.opset) or {"": DEFAULT_OPSET}
@@ -97,7 +98,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
     for v in read:
         if roles[id(v)] == DATA and v.data.dtype == object:
             data_symbols |= set(dims.symbols_of(*v.data.reshape(-1).tolist()))
-    values, outputs = witness_mod.choose(nodes, shapes, data_symbols, opset, root.ir_version, upstream)
+    values, outputs = witness_mod.choose(nodes, shapes, data_symbols, opset, root.ir_version, upstream, floor)
     if values is None:
         raise Unverifiable(f"no sizes of the model's symbols up to {witness_mod.MAX_SIZE} let an input reach this "
                            f"layer")
