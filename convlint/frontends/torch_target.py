@@ -59,6 +59,7 @@ class ConstructionFailure:
     file: Optional[str]
     line: Optional[int]
     error: str
+    module_type: Optional[type] = None  # the class, so that verification can construct it again in PyTorch
 
 
 def load(target, trust_pickle: bool = False):
@@ -239,7 +240,7 @@ def _construction_failure(text: str, e: BaseException, what: str, attr: str):
                 v = layer.f_locals[key]
                 declared[key] = tuple(v) if isinstance(v, list) else v
     return ConstructionFailure(text, type(module).__name__, kind, declared, user[0], user[1],
-                               f"{type(e).__name__}: {first_line(e)}")
+                               f"{type(e).__name__}: {first_line(e)}", type(module))
 
 
 @contextlib.contextmanager

@@ -72,13 +72,19 @@ def judge(finding, node, graph, upstream, cache: dict, export: Optional[Verifica
     out = cache[id(node)]
     seconds = out.seconds + (export.seconds if export is not None else 0.0)
 
+    built = isinstance(node.torch_call.target, type)  # a layer PyTorch refused to construct, constructed again
+    shown = declaration(node.torch_call) if built else ""
+
     def verdict(status, message):
-        return Verification(status, message, out.witness, seconds, runtime=PYTORCH, export=export)
+        return Verification(status, message, out.witness, seconds, replayed=shown, runtime=PYTORCH, export=export)
 
     if out.status == REFUSED:
         return verdict(CONFIRMED, out.message)
     if out.status == CANNOT:
         return verdict(UNVERIFIABLE, out.message)
+    if built:
+        return verdict(UNVERIFIABLE, f"PyTorch refused to construct this layer while the model was built "
+                                     f"(\"{node.meta.get('construction_error')}\"), but constructs {shown}")
     on = out.witness.describe()
     traced = node.meta.get("torch_error")
     if traced:
@@ -93,8 +99,25 @@ def judge(finding, node, graph, upstream, cache: dict, export: Optional[Verifica
     return verdict(NOT_REPRODUCED, "")
 
 
+def declaration(call) -> str:
+    """``Conv2d(in_channels=1, out_channels=4, kernel_size=(3, 3), groups=2)``: a construction, in words."""
+    return f"{call.target.__name__}(" + ", ".join(f"{k}={v!r}" for k, v in _construction_arguments(call).items()) + ")"
+
+
+def _construction_arguments(call) -> dict:
+    """The declared attributes the class's constructor takes as they are."""
+    kwargs = {k: v for k, v in call.kwargs.items() if not k.startswith("_")}  # private ones are no arguments
+    if issubclass(call.target, nn.RNNBase) and call.target is not nn.RNNBase:
+        kwargs.pop("mode", None)  # nn.LSTM, nn.GRU and nn.RNN give it themselves
+        if kwargs.get("proj_size") == 0:
+            kwargs.pop("proj_size")  # which only nn.LSTM takes
+    return kwargs
+
+
 def run(node, graph, upstream=None) -> Outcome:
     """Run ``node``'s PyTorch call alone on the CPU at the witness sizes; never raises."""
+    if isinstance(node.torch_call.target, type):
+        return construct(node)
     start = time.perf_counter()
     witness = None
     try:
@@ -125,6 +148,26 @@ def run(node, graph, upstream=None) -> Outcome:
     except Exception as e:
         return Outcome(*_refusal(node, e), witness, time.perf_counter() - start)
     return Outcome(RAN, "", witness, time.perf_counter() - start)
+
+
+def construct(node) -> Outcome:
+    """Construct again, on the meta device, a layer PyTorch refused to construct, from its declared arguments
+    (``node.torch_call``: the class and those arguments). The refusal counts only when it is the one the front end
+    saw: the declared arguments are those the refusing constructor held, which its subclass may not take as they
+    are (``nn.LSTM`` fixes ``mode`` itself)."""
+    start = time.perf_counter()
+    call = node.torch_call
+    kwargs = _construction_arguments(call)
+    try:
+        with _isolated(), torch.device("meta"):
+            call.target(*call.args, **kwargs)
+    except Exception as e:
+        said = f"{type(e).__name__}: {_first_line(e)}"
+        if said == node.meta.get("construction_error"):
+            return Outcome(REFUSED, said, seconds=time.perf_counter() - start)
+        return Outcome(CANNOT, f"constructing {call.target.__name__} again from its declared arguments raised "
+                               f"{said}, not what constructing the layer raised", seconds=time.perf_counter() - start)
+    return Outcome(RAN, seconds=time.perf_counter() - start)
 
 
 def _first_line(e: BaseException) -> str:

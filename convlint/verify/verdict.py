@@ -60,7 +60,10 @@ class Verification:
         what = "this layer" if self.layers == 1 else f"these {self.layers} layers"
         if self.replayed:
             what = f"the layer as declared, replayed as {self.replayed},"
-        if self.status == CONFIRMED:
+        if self.replayed and self.runtime != "onnxruntime" and self.status == CONFIRMED:
+            text = f'{CONFIRMED} — {self.runtime} refuses to construct the layer as declared, {self.replayed}: ' \
+                   f'"{self.message}"'
+        elif self.status == CONFIRMED:
             text = f'{CONFIRMED} — {self.runtime} refuses {what} on {on}: "{self.message}"'
         elif self.status == NOT_REPRODUCED:
             text = f"{NOT_REPRODUCED} — {self.runtime} ran {what} on {on}; reported as a warning, not an error"
@@ -72,12 +75,13 @@ class Verification:
 
     def about_export(self) -> str:
         """This verdict as a statement about a PyTorch layer's export: ``onnxruntime would run its export ...``."""
+        export = f"its export ({self.replayed})" if self.replayed else "its export"
         if self.status == CONFIRMED:
-            return f'onnxruntime refuses its export too: "{self.message}"'
+            return f'onnxruntime refuses {export} too: "{self.message}"'
         if self.status == NOT_REPRODUCED:
-            return f"onnxruntime would run its export and return {self.message}" if self.message else \
-                "onnxruntime would run its export"
-        return f"onnxruntime cannot replay its export: {self.message}"
+            return f"onnxruntime would run {export} and return {self.message}" if self.message else \
+                f"onnxruntime would run {export}"
+        return f"onnxruntime cannot replay {export}: {self.message}"
 
     def to_json(self) -> dict:
         out = {"status": self.status, "message": self.message,
