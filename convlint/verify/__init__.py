@@ -1,4 +1,7 @@
-"""Verification: each error finding replayed alone in onnxruntime, so that an error comes with a runnable witness.
+"""Verification: each error finding replayed alone in its model's runtime, so that an error comes with a runnable
+witness. An ONNX model is judged by onnxruntime, as below. A node that stands for a PyTorch call
+(``node.torch_call``) is judged by PyTorch (:mod:`.torch_replay`), with onnxruntime's verdict on its export kept
+beside PyTorch's (``verification.export``); it never overrules PyTorch, and nothing PyTorch refuses is lowered.
 
 For every error finding on a node, :func:`verify_findings` builds a one-node model from that layer
 (:mod:`.replay`), with concrete sizes for the model's symbols (:mod:`.witness`), and runs it in onnxruntime
@@ -38,7 +41,7 @@ GRAPH_FAULT = ("the fault lies in how the graph connects this node, which a repl
 
 
 def verify_findings(graph, findings, timeout: float = None, runner=None) -> None:
-    """Give every error finding of ``findings`` (found on ``graph``) a verdict from onnxruntime, in place."""
+    """Give every error finding of ``findings`` (found on ``graph``) a verdict from its runtime, in place."""
     errors = [f for f in findings if f.severity == ERROR]
     if not errors:
         return
