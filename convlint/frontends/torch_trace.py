@@ -352,13 +352,16 @@ class Tracer:
     def described(self, x):
         """A call argument as verification replays it (:class:`~convlint.ir.TorchCall`): a tensor as its Value (one
         not seen before gets a Value of its own, not added to the graph), a symbolic size as its dim."""
-        if isinstance(x, torch.Tensor):
-            hit = self.values.get(id(x))
-            v = hit[1] if hit is not None and hit[0] is x else self.params.get(id(x))
-            return v if v is not None else Value("<argument>", self.table.shape(x.shape), _dtype_name(x))
-        if isinstance(x, torch.Size):
-            return tuple(self.table.dim(d) for d in x)
-        return self.table.dim(x) if isinstance(x, torch.SymInt) else x
+        try:
+            if isinstance(x, torch.Tensor):
+                hit = self.values.get(id(x))
+                v = hit[1] if hit is not None and hit[0] is x else self.params.get(id(x))
+                return v if v is not None else Value("<argument>", self.table.shape(x.shape), _dtype_name(x))
+            if isinstance(x, torch.Size):
+                return tuple(self.table.dim(d) for d in x)
+            return self.table.dim(x) if isinstance(x, torch.SymInt) else x
+        except Exception:  # never the trace's concern: the replay says it cannot make this argument
+            return Value("<argument>")
 
     def const_value(self, data, shape, dtype) -> Value:
         v = Value(self.name("shape"), shape, dtype)
