@@ -5,7 +5,9 @@ layer must be at least 1 (an earlier downsampling must leave a position), and th
 layer's own output dims should be at least 1 too, so that onnxruntime refuses the layer for the fault that was
 found and not for an input too small; each of those is kept only when it can hold (a window that is too large
 for every size is the fault itself). Sizes grow by doubling from 1 until every constraint holds, then each
-symbol is lowered by bisection to the smallest value that keeps them all.
+symbol is lowered by bisection to the smallest value that keeps them all. A PyTorch layer is replayed with every
+symbol from 2 up (``floor``) where the constraints allow: PyTorch refuses some layers a batch of one for reasons of
+their own (BatchNorm in training mode), which would hide the fault found.
 """
 
 from __future__ import annotations
