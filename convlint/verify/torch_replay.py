@@ -177,14 +177,18 @@ def _first_line(e: BaseException) -> str:
 
 def _refusal(node, e: Exception) -> tuple:
     """``(status, message)`` for an exception from the replayed call: PyTorch refusing it, or PyTorch unable to run
-    it here at all (no CPU kernel for a dtype), which says nothing about the layer."""
+    it here at all (no CPU kernel for a dtype), which says nothing about the layer. A call the trace ran (or did not
+    need to run) counts as refused only by the exceptions PyTorch's checks raise; any other (a TypeError, an
+    AttributeError) is more likely convlint's replay than the model."""
     message = _first_line(e)
     if isinstance(e, NotImplementedError) or "not implemented for" in message:
         return CANNOT, f"PyTorch cannot run this call on the CPU here ({type(e).__name__}: {message})"
-    if isinstance(e, TypeError) and not node.meta.get("torch_error"):
-        # a call the trace ran refused for its arguments' types: more likely convlint's replay than the model
+    if not node.meta.get("torch_error") and not isinstance(e, _CHECKS):
         return CANNOT, f"the PyTorch replay raised {type(e).__name__}: {message}, which the trace did not"
     return REFUSED, message
+
+
+_CHECKS = (RuntimeError, ValueError, IndexError, AssertionError)  # TORCH_CHECK, _VALUE, _INDEX; Python asserts
 
 
 @contextlib.contextmanager
