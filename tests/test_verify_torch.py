@@ -265,3 +265,14 @@ def test_onnx_models_keep_onnxruntime_as_judge_and_never_import_torch():
             "assert 'torch' not in sys.modules, 'torch was imported'")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_an_export_onnxruntime_runs_to_an_empty_tensor_is_said_so():
+    import convlint
+
+    (f,) = convlint.lint(nn.MaxPool2d(5, stride=1), input_shape="N,1,4,4").errors
+    v = f.verification
+    assert (f.severity, v.status, v.export.status) == ("error", "confirmed", "not reproduced")
+    assert v.line().endswith('Output size is too small"; onnxruntime would run its export and return an empty tensor '
+                             '(2, 1, 0, 0)')
+    assert v.to_json()["onnxruntime"]["message"] == "an empty tensor (2, 1, 0, 0)"
