@@ -18,8 +18,9 @@ def lint(model, input_shape=None, select=None, ignore=None, verify=True, input_d
 
     ``input_shape`` pins or renames input dims: ``("N", 3, "H", "W")``, ``"N,3,H,W"``, a list of those in input
     order, or a dict from input name to dims. ``select``/``ignore`` take rule codes or prefixes (``"CL1"``).
-    ``verify`` replays each error finding's layer alone in onnxruntime and records the verdict on the finding
-    (``finding.verification``); an error onnxruntime does not reproduce is lowered to a warning.
+    ``verify`` replays each error finding's layer alone in the model's runtime (onnxruntime for an ONNX model,
+    PyTorch for a PyTorch layer, with onnxruntime's word on its export beside it) and records the verdict on the
+    finding (``finding.verification``); an error the runtime does not reproduce is lowered to a warning.
 
     For PyTorch models: ``input_dtype`` gives input element types (``"int64"`` for token ids; a list in input order
     or a dict by name); ``weights`` a state dict file applied to a model convlint builds from a target (read with

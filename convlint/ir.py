@@ -52,6 +52,30 @@ class IndexRange:
     step: int = 1
 
 
+@dataclass
+class TorchCall:
+    """A PyTorch call as the trace saw it, so that verification can replay it in PyTorch itself: the module called
+    (the user's own object, which verification copies and never runs or changes) or the torch function, with the
+    call's arguments, each tensor among them replaced by its :class:`Value` and each symbolic size by its dim."""
+
+    target: Any
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, target, args, kwargs, describe: Callable[[Any], Any]) -> "TorchCall":
+        """The call with every argument, inside tuples, lists, dicts and slices too, replaced by ``describe(arg)``."""
+        def walk(x, depth=0):
+            if depth < 4 and type(x) in (tuple, list):  # not their subclasses (torch.Size, named tuples)
+                return type(x)(walk(y, depth + 1) for y in x)
+            if depth < 4 and type(x) is dict:
+                return {k: walk(y, depth + 1) for k, y in x.items()}
+            if type(x) is slice:
+                return slice(walk(x.start, 4), walk(x.stop, 4), walk(x.step, 4))
+            return describe(x)
+        return cls(target, walk(tuple(args)), walk(dict(kwargs)))
+
+
 class Value:
     """A tensor in the graph: a graph input, a weight, or a node output."""
 
@@ -95,7 +119,8 @@ class Value:
 class Node:
     """One operation: an ONNX node, or a PyTorch module call or tensor operation described as its ONNX equivalent."""
 
-    __slots__ = ("op", "domain", "name", "inputs", "outputs", "attrs", "declared", "origin", "subgraphs", "meta", "proto")
+    __slots__ = ("op", "domain", "name", "inputs", "outputs", "attrs", "declared", "origin", "subgraphs", "meta", "proto",
+                 "torch_call")
 
     def __init__(self, op: str, name: str, inputs, outputs, attrs=None, *, domain: str = "", origin: Origin = None,
                  declared=None, subgraphs=None, proto=None):
@@ -110,6 +135,7 @@ class Node:
         self.subgraphs: dict[str, Graph] = subgraphs or {}
         self.meta: dict[str, Any] = {}
         self.proto = proto  # the onnx NodeProto, for ONNX models
+        self.torch_call: Optional[TorchCall] = None  # the PyTorch call it stands for, for verification's replay
         for out in self.outputs:
             out.producer = self
 

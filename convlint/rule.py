@@ -40,7 +40,7 @@ class Finding:
     op: Optional[str] = None
     location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, class, line
     evidence: dict = field(default_factory=dict)  # what verification needs to replay the fault
-    verification: Optional[object] = None  # a convlint.verify.Verification: onnxruntime's verdict on an error
+    verification: Optional[object] = None  # a convlint.verify.Verification: the runtime's verdict on an error
     order: int = 0  # the node's position in the graph, for sorting; not reported
 
     def to_json(self) -> dict:

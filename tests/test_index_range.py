@@ -140,11 +140,14 @@ def test_the_issue_example_speaks_in_the_users_names():
     assert "at least 120 rows" in error.hint
 
 
-def test_an_error_is_confirmed_by_onnxruntime_on_the_indices_the_model_makes():
+def test_an_error_is_confirmed_on_the_indices_the_model_makes():
+    """Replayed on the indices the model makes (0..119), PyTorch refuses the lookup, and onnxruntime its export."""
     [error] = [f for f in convlint.lint(build("expand"), input_shape="2,120,8").findings if f.rule == CODE]
     assert error.severity == "error"
     assert error.verification.status == "confirmed", error.verification
-    assert "out of data bounds" in error.verification.message
+    assert error.verification.message == "index out of range in self"
+    assert error.verification.export.status == "confirmed"
+    assert "out of data bounds" in error.verification.export.message
 
 
 def test_a_lower_bound_that_is_not_a_length_is_a_warning():

@@ -172,15 +172,22 @@ def test_onnx_path_never_imports_torch():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_verification_replays_onnx_faults_not_declarations():
+def test_verification_replays_the_layer_in_pytorch_and_its_export_in_onnxruntime():
     conv = nn.Conv2d(1, 4, 3)
     conv.weight = nn.Parameter(torch.zeros(4, 3, 3, 3))
     by_rule = {f.rule: f for f in convlint.lint(conv, input_shape="N,1,H,W").findings}
-    assert by_rule["CL101"].verification.status == "confirmed"
+    v = by_rule["CL101"].verification
+    assert (v.status, v.runtime, v.export.status) == ("confirmed", "PyTorch", "confirmed")
+    assert "expected input[2, 1, 3, 3] to have 3 channels, but got 1 channels instead" in v.message
+    # a declaration PyTorch's forward checks: PyTorch refuses it, onnxruntime would run its export
     lstm = nn.LSTM(10, 20)
     lstm.weight_ih_l0 = nn.Parameter(torch.zeros(80, 12))
     [f] = convlint.lint(lstm, input_shape="L,N,12").findings
-    assert (f.rule, f.severity, f.verification.status) == ("CL410", "error", "unverifiable")
+    assert (f.rule, f.severity, f.verification.status, f.verification.export.status) == \
+        ("CL410", "error", "confirmed", "not reproduced")
+    assert f.verification.line() == ('confirmed — PyTorch refuses this layer on input (2, 2, 12) with L=2, N=2: '
+                                     '"input.size(-1) must be equal to input_size. Expected 10, got 12"; '
+                                     'onnxruntime would run its export and return a tensor of shape (2, 1, 2, 20)')
 
 
 def test_tensors_kept_as_plain_attributes_are_not_written_either():

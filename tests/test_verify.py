@@ -240,34 +240,43 @@ def _declared(text):
     return build
 
 
-@pytest.mark.parametrize("layer,replayed,said", [
-    ("nn.Conv2d(1, 4, 3, groups=2)", "an ONNX Conv with group=2 and weight (4, 1, 3, 3)",
+@pytest.mark.parametrize("layer,pytorch,replayed,said", [
+    ("nn.Conv2d(1, 4, 3, groups=2)", "ValueError: in_channels must be divisible by groups",
+     "an ONNX Conv with group=2 and weight (4, 1, 3, 3)",
      "Input channels C is not equal to kernel channels * group. C: 1 kernel channels: 1 group: 2"),
-    ("nn.Conv1d(2, 3, 5, groups=2)", "an ONNX Conv with group=2 and weight (3, 1, 5)",
-     "Output channels M is not divisible by group. M: 3 group: 2"),
-    ("nn.ConvTranspose2d(3, 4, 3, groups=2)", "an ONNX ConvTranspose with group=2 and weight (3, 2, 3, 3)",
-     "C=3 group=2"),
+    ("nn.Conv1d(2, 3, 5, groups=2)", "ValueError: out_channels must be divisible by groups",
+     "an ONNX Conv with group=2 and weight (3, 1, 5)", "Output channels M is not divisible by group. M: 3 group: 2"),
+    ("nn.ConvTranspose2d(3, 4, 3, groups=2)", "ValueError: in_channels must be divisible by groups",
+     "an ONNX ConvTranspose with group=2 and weight (3, 2, 3, 3)", "C=3 group=2"),
 ])
-def test_a_layer_pytorch_refuses_to_construct_is_replayed_from_its_declaration(layer, replayed, said):
+def test_a_layer_pytorch_refuses_to_construct_is_constructed_again_and_its_declaration_replayed(layer, pytorch,
+                                                                                                replayed, said):
+    """PyTorch judges: it constructs the layer again from its declared arguments (on the meta device) and refuses;
+    onnxruntime's verdict on the ONNX equivalent of the declaration is the statement about the export."""
     pytest.importorskip("torch")
     report = convlint.lint(_declared(layer), input_shape="N,1,H,W")
     (f,) = report.errors
     assert f.rule == "CL102"
     v = f.verification
-    assert (v.status, v.replayed) == (CONFIRMED, replayed), v.line()
-    assert said in v.message
-    assert v.line().startswith(f"confirmed — onnxruntime refuses the layer as declared, replayed as {replayed}, on "
-                               f"input (1, ")
-    assert v.to_json()["replayed"] == replayed
+    assert (v.status, v.runtime, v.message) == (CONFIRMED, "PyTorch", pytorch), v.line()
+    assert v.replayed.startswith(layer.split("(")[0][len("nn."):] + "(in_channels=")
+    assert v.line().startswith(f'confirmed — PyTorch refuses to construct the layer as declared, {v.replayed}: '
+                               f'"{pytorch}"; onnxruntime refuses its export ({replayed}) too: ')
+    assert (v.export.status, v.export.replayed) == (CONFIRMED, replayed)
+    assert said in v.export.message
+    doc = v.to_json()
+    assert (doc["runtime"], doc["replayed"], doc["onnxruntime"]["replayed"]) == ("PyTorch", v.replayed, replayed)
 
 
-def test_a_declaration_onnx_cannot_express_is_unverifiable():
+def test_a_declaration_onnx_cannot_express_is_still_judged_by_pytorch():
     pytest.importorskip("torch")
     # ConvTranspose makes W.shape[1] * group output channels: 3 declared ones cannot be split into 2 groups in ONNX.
     report = convlint.lint(_declared("nn.ConvTranspose2d(4, 3, 3, groups=2)"), input_shape="N,4,H,W")
     (f,) = report.errors
-    assert (f.rule, f.verification.status) == ("CL102", UNVERIFIABLE)
-    assert "out_channels=3 with groups=2 has no ONNX equivalent" in f.verification.message
+    assert (f.rule, f.verification.status, f.verification.message) == \
+        ("CL102", CONFIRMED, "ValueError: out_channels must be divisible by groups")
+    assert f.verification.export.status == UNVERIFIABLE
+    assert "out_channels=3 with groups=2 has no ONNX equivalent" in f.verification.export.message
 
 
 def test_an_empty_output_pytorch_refuses_is_not_taken_for_a_run():

@@ -24,7 +24,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from .. import conditions, dims
 from ..errors import UsageError
-from ..ir import Graph, Node, Origin, Value
+from ..ir import Graph, Node, Origin, TorchCall, Value
 from . import torch_modules, torch_target, torch_values
 from .torch_dims import SymbolTable, default_hint
 from .torch_trace import Doubt, Tracer
@@ -63,6 +63,8 @@ def construction_graph(failure) -> Graph:
     node = Node(op, name, [], [], {}, origin=Origin("torch", failure.file, failure.line, failure.module_path, failure.module_class),
                 declared=failure.declared)
     node.meta.update(torch_error=failure.error, torch_error_certain=True, construction_error=failure.error)
+    if failure.kind is not None and failure.module_type is not None:  # PyTorch constructs it again to judge it
+        node.torch_call = TorchCall(failure.module_type, (), dict(failure.declared))
     graph.nodes.append(node)
     graph.meta["torch_trace"] = {"kind": "not-built", "node": name, "file": failure.file, "line": failure.line,
                                  "module": failure.module_path, "reason": f"PyTorch refused to construct {failure.module_class} "

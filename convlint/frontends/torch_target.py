@@ -61,6 +61,7 @@ class ConstructionFailure:
     line: Optional[int]
     error: str
     module_path: Optional[str] = None  # the path the layer would have had, when the constructors on the way say it
+    module_type: Optional[type] = None  # the class, so that verification can construct it again in PyTorch
 
 
 def load(target, trust_pickle: bool = False):
@@ -244,7 +245,7 @@ def _construction_failure(text: str, e: BaseException, what: str, attr: str):
                 declared[key] = tuple(v) if isinstance(v, list) else v
     return ConstructionFailure(text, type(module).__name__, kind, declared, user[0], user[1],
                                f"{type(e).__name__}: {first_line(e)}",
-                               path_from_traceback(e.__traceback__, is_user_file))
+                               path_from_traceback(e.__traceback__, is_user_file), type(module))
 
 
 @contextlib.contextmanager

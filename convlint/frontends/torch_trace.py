@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from ..ir import Node, Origin, Value
+from ..ir import Node, Origin, TorchCall, Value
 from ..shapes import SHAPE_FUNCTIONS
 from . import torch_modules, torch_ops, torch_values
 
@@ -461,6 +461,20 @@ class Tracer:
             return v
         return None
 
+    def described(self, x):
+        """A call argument as verification replays it (:class:`~convlint.ir.TorchCall`): a tensor as its Value (one
+        not seen before gets a Value of its own, not added to the graph), a symbolic size as its dim."""
+        try:
+            if isinstance(x, torch.Tensor):
+                hit = self.values.get(id(x))
+                v = hit[1] if hit is not None and hit[0] is x else self.params.get(id(x))
+                return v if v is not None else Value("<argument>", self.table.shape(x.shape), _dtype_name(x))
+            if isinstance(x, torch.Size):
+                return tuple(self.table.dim(d) for d in x)
+            return self.table.dim(x) if isinstance(x, torch.SymInt) else x
+        except Exception:  # never the trace's concern: the replay says it cannot make this argument
+            return Value("<argument>")
+
     def const_value(self, data, shape, dtype) -> Value:
         v = Value(self.name("shape"), shape, dtype)
         v.data = data
@@ -614,6 +628,7 @@ class Tracer:
             v = data[0]
             data[0] = Value(v.name, (1,) + tuple(v.shape), v.dtype)
         node = self.module_node(module, kind, path, data, caller)
+        node.torch_call = TorchCall.of(module, args, kwargs, self.described)
         self.calls[id(module)] += 1
         node.meta["repeat_call"] = self.calls[id(module)] > 1
         self.graph.nodes.append(node)
@@ -742,9 +757,9 @@ class Tracer:
             try:
                 shape = shape_only[1](self, args, kwargs)
             except Exception as e:  # a refusal PyTorch's CPU kernel makes and its meta kernel does not
-                return self._recover_op(name, args, kwargs, e)
+                return self._recover_op(name, args, kwargs, e, func)
             if shape is not None:
-                return self._shape_only(name, shape_only[0], shape, args, kwargs)
+                return self._shape_only(name, shape_only[0], shape, args, kwargs, func)
         guards = len(self.table.env.guards) if name in _ASSERTS and not self.on_meta else None
         try:
             with self.quiet():
@@ -752,17 +767,17 @@ class Tracer:
         except TraceStop:
             raise
         except Exception as e:
-            return self._recover_op(name, args, kwargs, e)
+            return self._recover_op(name, args, kwargs, e, func)
         if guards is not None and len(self.table.env.guards) > guards:
             self._check_passed(self.table.env.guards[guards:])
         outs = _tensors(out) if not isinstance(out, torch.Tensor) else [out]
         if outs:
-            node = self._op_node(name, args, kwargs)
+            node = self._op_node(name, args, kwargs, func)
             self.set_outputs(node, outs)
             torch_values.record(self, name, args, kwargs, node)
         return out
 
-    def _op_node(self, name, args, kwargs) -> Node:
+    def _op_node(self, name, args, kwargs, func=None) -> Node:
         scope = self.stack[-1] if self.stack else ""
         built = None
         builder = torch_ops.BUILDERS.get(name)
@@ -777,6 +792,7 @@ class Tracer:
         node = Node(op, self.name(f"{scope}.{name}" if scope else name), inputs, [], attrs,
                     origin=self._op_origin(scope))
         node.meta["module"] = scope
+        node.torch_call = TorchCall.of(func, args, kwargs, self.described) if func is not None else None
         self.graph.nodes.append(node)
         return node
 
@@ -784,7 +800,7 @@ class Tracer:
         file, line = user_frame(sys._getframe(2), self.base_frame)
         return Origin("torch", file=file or self.graph.file, line=line, module=scope or None)
 
-    def _recover_op(self, name, args, kwargs, e):
+    def _recover_op(self, name, args, kwargs, e, func=None):
         if self.on_meta:
             self.give_up(first_line(e), e)
         if name in _ASSERTS:
@@ -801,7 +817,7 @@ class Tracer:
                             f"shape-only trace does not have",
                             {"kind": "limit", "node": None, "module": self.stack[-1] if self.stack else None,
                              "file": file, "line": line})
-        node = self._op_node(name, args, kwargs)
+        node = self._op_node(name, args, kwargs, func)
         self._note_refusal(node, e)
         shapes = self._shape_fn(node) if not node.op.startswith("torch.") else None
         where = self._where(node)
@@ -815,9 +831,9 @@ class Tracer:
         self.set_outputs(node, [out])
         return out
 
-    def _shape_only(self, name, op, shape, args, kwargs):
+    def _shape_only(self, name, op, shape, args, kwargs, func=None):
         out = self.materialize(shape, args[0].dtype, args[0].device)
-        node = self._op_node(name, args, kwargs)
+        node = self._op_node(name, args, kwargs, func)
         if op is not None:
             node.op = op
         self.set_outputs(node, [out])

@@ -1,4 +1,7 @@
-"""Verification: each error finding replayed alone in onnxruntime, so that an error comes with a runnable witness.
+"""Verification: each error finding replayed alone in its model's runtime, so that an error comes with a runnable
+witness. An ONNX model is judged by onnxruntime, as below. A node that stands for a PyTorch call
+(``node.torch_call``) is judged by PyTorch (:mod:`.torch_replay`), with onnxruntime's verdict on its export kept
+beside PyTorch's (``verification.export``); it never overrules PyTorch, and nothing PyTorch refuses is lowered.
 
 For every error finding on a node, :func:`verify_findings` builds a one-node model from that layer
 (:mod:`.replay`), with concrete sizes for the model's symbols (:mod:`.witness`), and runs it in onnxruntime
@@ -38,7 +41,7 @@ GRAPH_FAULT = ("the fault lies in how the graph connects this node, which a repl
 
 
 def verify_findings(graph, findings, timeout: float = None, runner=None) -> None:
-    """Give every error finding of ``findings`` (found on ``graph``) a verdict from onnxruntime, in place."""
+    """Give every error finding of ``findings`` (found on ``graph``) a verdict from its runtime, in place."""
     errors = [f for f in findings if f.severity == ERROR]
     if not errors:
         return
@@ -54,30 +57,40 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
         return
     from .witness import Upstream
 
-    verdicts, upstream = {}, Upstream()
+    verdicts, upstream, judged = {}, Upstream(), {}
     for f in errors:
-        if f.evidence.get("replay_declared"):
-            node = _node_of(f, nodes)
+        node = _node_of(f, nodes)
+        if node is not None and node.torch_call is not None:  # a PyTorch call: PyTorch judges it
+            from .torch_replay import judge
+
+            export = verify_declared(node, runner) if f.evidence.get("replay_declared") else \
+                replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=True)
+            f.verification = judge(f, node, graph, upstream, judged, export)
+        elif f.evidence.get("replay_declared"):
             f.verification = verify_declared(node, runner) if node is not None else \
                 Verification(UNVERIFIABLE, "the finding is about the whole model")
             continue
-        if f.evidence.get("not_replayable"):  # a fault of PyTorch's semantics (a module's declaration), not ONNX's
+        elif f.evidence.get("not_replayable"):  # a fault of PyTorch's semantics (a module's declaration), not ONNX's
             f.verification = Verification(UNVERIFIABLE, f.evidence["not_replayable"])
             continue
-        node = _node_of(f, nodes)
-        together = _named(nodes, f.evidence.get("nodes", ()))
-        undefined = tuple(f.evidence.get("undefined", ()))
-        if node is None or f.order == 0 and not (together or undefined):
-            f.verification = Verification(UNVERIFIABLE, GRAPH_FAULT if node is not None else
-                                          "the finding is about the whole model")
-            continue
-        shapes_for = dict(f.evidence.get("replay_shapes", {}))
-        key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))))
-        if key not in verdicts:
-            verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for)
-        f.verification = verdicts[key]
+        else:
+            f.verification = replayed_alone(f, node, nodes, graph, runner, upstream, verdicts)
         if f.verification.status == NOT_REPRODUCED:
             f.severity = WARNING
+
+
+def replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=False) -> Verification:
+    """onnxruntime's verdict on the node of finding ``f`` replayed alone (or with the nodes its evidence names),
+    shared by the findings with the same replay through ``verdicts``."""
+    together = _named(nodes, f.evidence.get("nodes", ()))
+    undefined = tuple(f.evidence.get("undefined", ()))
+    if node is None or f.order == 0 and not (together or undefined):
+        return Verification(UNVERIFIABLE, GRAPH_FAULT if node is not None else "the finding is about the whole model")
+    shapes_for = dict(f.evidence.get("replay_shapes", {}))
+    key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))), export)
+    if key not in verdicts:
+        verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for, export)
+    return verdicts[key]
 
 
 def verify_declared(node, runner) -> Verification:
@@ -110,16 +123,18 @@ def _named(nodes, names) -> list:
     return [n for n in nodes if n.name in wanted]
 
 
-def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, shapes_for=None) -> Verification:
+def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, shapes_for=None,
+                export: bool = False) -> Verification:
     """Replay ``node`` of ``graph`` alone (or with the nodes ``together``, leaving the values named in ``undefined``
     undefined, and the inputs named in ``shapes_for`` with those shapes) in ``runner`` and say what onnxruntime made
-    of it."""
+    of it. With ``export``, the verdict is a statement about a PyTorch layer's export, which PyTorch judges: sizes
+    from 2 up (as the PyTorch replay takes them), and a run says what it returned."""
     from .replay import Unverifiable, build
     from .runner import CANNOT, RAN
 
     start = time.perf_counter()
     try:
-        replay = build(node, graph, together, undefined, upstream, shapes_for)
+        replay = build(node, graph, together, undefined, upstream, shapes_for, floor=2 if export else 1)
     except Unverifiable as e:
         return Verification(UNVERIFIABLE, str(e), seconds=time.perf_counter() - start)
     except Exception as e:  # a bug of ours must not stop the lint
@@ -131,8 +146,13 @@ def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, s
         return Verification(UNVERIFIABLE, f"the replay failed ({type(e).__name__}: {e}); this is a bug in convlint",
                             replay.witness, time.perf_counter() - start)
     status, message = {RAN: NOT_REPRODUCED, CANNOT: UNVERIFIABLE}.get(outcome.status, CONFIRMED), outcome.message
-    if outcome.status == RAN and node.origin is not None and node.origin.kind == "torch" and \
+    if outcome.status == RAN and export and outcome.shapes:
+        shape = outcome.shapes[0]
+        message = ("an empty tensor " if 0 in shape else "a tensor of shape ") + \
+            "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+    elif outcome.status == RAN and node.origin is not None and node.origin.kind == "torch" and \
             any(0 in shape for shape in outcome.shapes):
         status, message = UNVERIFIABLE, ("onnxruntime returns an empty tensor for this layer where PyTorch refuses to "
                                          "run it, so its ONNX equivalent cannot decide")
-    return Verification(status, message, replay.witness, time.perf_counter() - start, outcome.log, replay.layers)
+    return Verification(status, message, replay.witness, time.perf_counter() - start, outcome.log, replay.layers,
+                        outputs=outcome.shapes)

@@ -52,12 +52,13 @@ class Replay:
 DATA, TENSOR, RANDOM, FED = "data", "tensor", "random", "fed"
 
 
-def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None) -> Replay:
+def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None, floor: int = 1) -> Replay:
     """The model replaying ``node`` (a node of ``graph`` or of one of its subgraphs) alone, or with the nodes
     ``together`` when the fault spans several (a cycle); values named in ``undefined`` stay undefined, as in the
     model, when their absence is the fault. ``shapes_for`` maps input names to the shapes to replay them with instead
     of their own, so that a finding is replayed free of the node's other faults. ``upstream`` (a
-    :class:`~.witness.Upstream`) shares what is learnt about the graph between replays of its nodes."""
+    :class:`~.witness.Upstream`) shares what is learnt about the graph between replays of its nodes; the model's
+    symbols are given values of at least ``floor`` where they can be."""
     shapes_for = shapes_for or {}
     root = graph.root
     opset = dict(root.opset) or {"": DEFAULT_OPSET}
@@ -98,7 +99,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
     for v in read:
         if roles[id(v)] == DATA and v.data.dtype == object:
             data_symbols |= set(dims.symbols_of(*v.data.reshape(-1).tolist()))
-    values, outputs = witness_mod.choose(nodes, shapes, data_symbols, opset, root.ir_version, upstream)
+    values, outputs = witness_mod.choose(nodes, shapes, data_symbols, opset, root.ir_version, upstream, floor)
     if values is None:
         raise Unverifiable(f"no sizes of the model's symbols up to {witness_mod.MAX_SIZE} let an input reach this "
                            f"layer")
@@ -124,7 +125,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
             budget.spend(shape, f"input {v.name!r}")
             array = _random(rng, shape, v.dtype or _first_dtype(node), v.name)
             if v.range is not None:
-                array = _in_range(array, v.range, values)
+                array = in_range(array, v.range, values)
             if role == RANDOM:
                 initializers.append(numpy_helper.from_array(array, v.name))
             elif v.name not in feeds:
@@ -206,7 +207,7 @@ def _random(rng, shape, dtype_name, name):
     raise Unverifiable(f"input {name!r} has element type {dtype_name}, for which convlint makes no test data")
 
 
-def _in_range(array, r, values):
+def in_range(array, r, values):
     """Test data with the values the front end knows an index tensor holds (``Value.range``): the progression itself
     (``torch.arange(T)`` expanded) at the witness sizes, else its smallest value everywhere and its largest in the
     last element, so that the replay meets the same indices as the model."""

@@ -37,16 +37,22 @@ class Witness:
 
 @dataclass
 class Verification:
-    """The verdict on one finding: ``confirmed`` (onnxruntime refuses the layer), ``not reproduced`` (it ran the
-    layer, so the finding is lowered to a warning) or ``unverifiable`` (``message`` says why)."""
+    """The verdict on one finding: ``confirmed`` (the runtime refuses the layer), ``not reproduced`` (it ran the
+    layer, so the finding is lowered to a warning) or ``unverifiable`` (``message`` says why).
+
+    The runtime is the model's own: onnxruntime for an ONNX model, PyTorch for a PyTorch layer, whose verdict then
+    carries onnxruntime's on the layer's export as a second statement (``export``), which never overrules it."""
 
     status: str
-    message: str  # onnxruntime's own words when confirmed; the reason when unverifiable
+    message: str  # the runtime's own words when confirmed; the reason when unverifiable
     witness: Optional[Witness] = None
     seconds: float = 0.0
     log: str = ""  # onnxruntime's native log during the replay, captured so that nothing reaches the terminal
     layers: int = 1  # how many nodes the replay ran: more than one when the fault spans several (a cycle)
     replayed: str = ""  # what stood for the layer, when it was not the layer itself (a PyTorch declaration)
+    runtime: str = "onnxruntime"  # whose verdict this is: "onnxruntime" or "PyTorch"
+    export: Optional["Verification"] = None  # onnxruntime's verdict on the export of a layer PyTorch judged
+    outputs: tuple = ()  # the output shapes, when the runtime ran the layer
 
     def line(self) -> str:
         """The verdict as one line of text, shown under the finding."""
@@ -54,11 +60,28 @@ class Verification:
         what = "this layer" if self.layers == 1 else f"these {self.layers} layers"
         if self.replayed:
             what = f"the layer as declared, replayed as {self.replayed},"
+        if self.replayed and self.runtime != "onnxruntime" and self.status == CONFIRMED:
+            text = f'{CONFIRMED} — {self.runtime} refuses to construct the layer as declared, {self.replayed}: ' \
+                   f'"{self.message}"'
+        elif self.status == CONFIRMED:
+            text = f'{CONFIRMED} — {self.runtime} refuses {what} on {on}: "{self.message}"'
+        elif self.status == NOT_REPRODUCED:
+            text = f"{NOT_REPRODUCED} — {self.runtime} ran {what} on {on}; reported as a warning, not an error"
+        else:
+            text = f"{UNVERIFIABLE} — {self.message}"
+        if self.export is not None:
+            text += "; " + self.export.about_export()
+        return text
+
+    def about_export(self) -> str:
+        """This verdict as a statement about a PyTorch layer's export: ``onnxruntime would run its export ...``."""
+        export = f"its export ({self.replayed})" if self.replayed else "its export"
         if self.status == CONFIRMED:
-            return f'{CONFIRMED} — onnxruntime refuses {what} on {on}: "{self.message}"'
+            return f'onnxruntime refuses {export} too: "{self.message}"'
         if self.status == NOT_REPRODUCED:
-            return f"{NOT_REPRODUCED} — onnxruntime ran {what} on {on}; reported as a warning, not an error"
-        return f"{UNVERIFIABLE} — {self.message}"
+            return f"onnxruntime would run {export} and return {self.message}" if self.message else \
+                f"onnxruntime would run {export}"
+        return f"onnxruntime cannot replay {export}: {self.message}"
 
     def to_json(self) -> dict:
         out = {"status": self.status, "message": self.message,
@@ -66,4 +89,8 @@ class Verification:
                "seconds": round(self.seconds, 4)}
         if self.replayed:
             out["replayed"] = self.replayed
+        if self.runtime != "onnxruntime":
+            out["runtime"] = self.runtime
+        if self.export is not None:
+            out["onnxruntime"] = self.export.to_json()
         return out

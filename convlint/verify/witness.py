@@ -5,7 +5,9 @@ layer must be at least 1 (an earlier downsampling must leave a position), and th
 layer's own output dims should be at least 1 too, so that onnxruntime refuses the layer for the fault that was
 found and not for an input too small; each of those is kept only when it can hold (a window that is too large
 for every size is the fault itself). Sizes grow by doubling from 1 until every constraint holds, then each
-symbol is lowered by bisection to the smallest value that keeps them all.
+symbol is lowered by bisection to the smallest value that keeps them all. A PyTorch layer is replayed with every
+symbol from 2 up (``floor``) where the constraints allow: PyTorch refuses some layers a batch of one for reasons of
+their own (BatchNorm in training mode), which would hide the fault found.
 """
 
 from __future__ import annotations
@@ -116,9 +118,10 @@ class Constraints:
                 bad.append(i)
         return bad
 
-    def solve(self, active):
-        """The smallest sizes (found by doubling, then bisection per symbol) meeting every ``active`` constraint."""
-        vals = [1] * len(self.symbols)
+    def solve(self, active, floor: int = 1):
+        """The smallest sizes of at least ``floor`` (found by doubling, then bisection per symbol) meeting every
+        ``active`` constraint."""
+        vals = [floor] * len(self.symbols)
         while True:
             bad = self.failing(vals, active)
             if not bad:
@@ -129,7 +132,7 @@ class Constraints:
             for j in grow:
                 vals[j] *= 2
         for j in range(len(vals)):
-            lo, hi = 1, vals[j]
+            lo, hi = floor, vals[j]
             while lo < hi:
                 mid = (lo + hi) // 2
                 trial = vals[:j] + [mid] + vals[j + 1:]
@@ -185,9 +188,9 @@ _COMBINE = {
 }
 
 
-def choose(nodes, shapes: dict, extra_symbols, opset: dict, ir_version, upstream: Upstream = None):
+def choose(nodes, shapes: dict, extra_symbols, opset: dict, ir_version, upstream: Upstream = None, floor: int = 1):
     """Values for the symbols in ``shapes`` (Value -> symbolic shape, for the inputs of ``nodes`` the replay makes)
-    and in ``extra_symbols``.
+    and in ``extra_symbols``, each at least ``floor`` (when some required constraint cannot hold so, at least 1).
 
     Returns ``(values, outputs)``: a dict from sympy Symbol to int, and the output shapes of ``nodes`` evaluated at
     those values (None where unknown); ``(None, None)`` when no sizes let an input reach the layer.
@@ -212,7 +215,9 @@ def choose(nodes, shapes: dict, extra_symbols, opset: dict, ir_version, upstream
     for d in list(required) + wanted:
         symbols |= d.free_symbols
     order = tuple(sorted(symbols, key=lambda s: s.name))
-    vals = _smallest(frozenset(required), tuple(wanted), order)
+    vals = _smallest(frozenset(required), tuple(wanted), order, floor)
+    if vals is None and floor > 1:
+        vals = _smallest(frozenset(required), tuple(wanted), order, 1)
     if vals is None:
         return None, None
     values = dict(zip(order, vals))
@@ -220,20 +225,20 @@ def choose(nodes, shapes: dict, extra_symbols, opset: dict, ir_version, upstream
 
 
 @functools.lru_cache(maxsize=1024)
-def _smallest(required: frozenset, wanted: tuple, symbols: tuple):
+def _smallest(required: frozenset, wanted: tuple, symbols: tuple, floor: int = 1):
     """Sizes meeting every ``required`` constraint and as many ``wanted`` ones as can hold, in order; None if the
     required ones cannot all hold. Layers that read the same values share the answer."""
     constraints = Constraints(list(required) + list(wanted), symbols)
     n = len(required)
-    everything = constraints.solve(list(range(len(constraints.exprs))))
+    everything = constraints.solve(list(range(len(constraints.exprs))), floor)
     if everything is not None:
         return everything
     active = list(range(n))
-    vals = constraints.solve(active)
+    vals = constraints.solve(active, floor)
     if vals is None:
         return None
     for i in range(n, len(constraints.exprs)):
-        trial = constraints.solve(active + [i])
+        trial = constraints.solve(active + [i], floor)
         if trial is not None:
             active.append(i)
             vals = trial
