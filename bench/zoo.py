@@ -132,8 +132,33 @@ def timm_families(progress=True) -> dict:
     return smallest
 
 
-def zoo_models() -> list:
-    return torchvision_models() + [f"timm:{name}" for _, name in sorted(timm_families().items())]
+def torchvision_families() -> list:
+    """``tv:NAME`` of the smallest model (parameters, ties by name) of each torchvision module that builds models
+    (``torchvision.models.resnet``, ``.detection.faster_rcnn``...). Cached in ``bench/out/`` by version."""
+    import torchvision
+    from torchvision.models import get_model_builder
+
+    cache = os.path.join(OUT, f"zoo-torchvision-families-{torchvision.__version__}.json")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            return json.load(f)["smallest"]
+    everything = torchvision_models()
+    smallest = {}
+    for model_id in everything:
+        model, _ = construct(model_id, "meta")
+        key = (sum(p.numel() for p in model.parameters()), model_id)
+        family = get_model_builder(model_id[3:]).__module__
+        smallest[family] = min(smallest.get(family, key), key)
+    chosen = sorted((m for _, m in smallest.values()), key=everything.index)
+    os.makedirs(OUT, exist_ok=True)
+    with open(cache, "w") as f:
+        json.dump({"torchvision": torchvision.__version__, "smallest": chosen}, f, indent=1)
+    return chosen
+
+
+def zoo_models(tv_per_family: bool = False) -> list:
+    tv = torchvision_families() if tv_per_family else torchvision_models()
+    return tv + [f"timm:{name}" for _, name in sorted(timm_families().items())]
 
 
 def resolve(names: list) -> list:
@@ -154,18 +179,41 @@ def resolve(names: list) -> list:
 # one model, in its own process
 
 
-def build(model_id: str, device: str):
-    """The model, eval mode, no weights: (model, channels, native height, native width, family)."""
+def _construct(source: str, name: str, kind: str, device: str):
     import torch
 
+    with torch.device(device):
+        if source == "tv":
+            from torchvision.models import get_model
+
+            return get_model(name, weights=None, **({"weights_backbone": None} if kind else {}))
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+
+
+def construct(model_id: str, device: str):
+    """(model, where it was built): on ``device``; a model whose constructor computes with tensor values (torchvision's
+    RegNets round their widths with torch ops) cannot be built on the meta device, so it is built on the CPU and
+    moved there ("cpu, moved to meta")."""
+    source, name = model_id.split(":", 1)
+    kind = _tv_kind(name) if source == "tv" else ""
+    try:
+        return _construct(source, name, kind, device), device
+    except NotImplementedError as e:
+        if device != "meta" or "meta" not in str(e):
+            raise
+        return _construct(source, name, kind, "cpu").to("meta"), "cpu, moved to meta"
+
+
+def build(model_id: str, device: str):
+    """The model, eval mode, no weights: (model, channels, native height, native width, family, where built)."""
+    model, built_on = construct(model_id, device)
     source, name = model_id.split(":", 1)
     if source == "tv":
-        from torchvision.models import get_model, get_model_weights
+        from torchvision.models import get_model_weights
 
         kind = _tv_kind(name)
-        extra = {"weights_backbone": None} if kind else {}
-        with torch.device(device):
-            model = get_model(name, weights=None, **extra)
         if kind == "detection":
             side = model.transform.min_size[0]
         elif getattr(model, "image_size", None):
@@ -173,14 +221,11 @@ def build(model_id: str, device: str):
         else:
             preset = get_model_weights(name).DEFAULT.transforms()
             side = (preset.resize_size if kind == "segmentation" else preset.crop_size)[0]
-        return model.eval(), 3, side, side, f"torchvision.models{'.' + kind if kind else ''}"
-    import timm
+        return model.eval(), 3, side, side, f"torchvision.models{'.' + kind if kind else ''}", built_on
     from timm.models._registry import _model_to_module
 
-    with torch.device(device):
-        model = timm.create_model(name, pretrained=False)
     c, h, w = model.pretrained_cfg["input_size"]
-    return model.eval(), c, h, w, f"timm.models.{_model_to_module[name]}"
+    return model.eval(), c, h, w, f"timm.models.{_model_to_module[name]}", built_on
 
 
 def _emit(record: dict) -> None:
@@ -206,13 +251,13 @@ def lint_worker(model_id: str) -> None:
         return
     t = time.perf_counter()
     try:
-        model, c, h, w, family = build(model_id, "meta")
+        model, c, h, w, family, built_on = build(model_id, "meta")
     except Exception as e:
         _emit({"step": "build", "error": f"{type(e).__name__}: {str(e)[:500]}"})
         return
     params = sum(p.numel() for p in model.parameters())
     _emit({"step": "build", "seconds": time.perf_counter() - t, "native": [c, h, w], "family": family,
-           "parameters": params})
+           "parameters": params, "built_on": built_on})
     for step, shape in (("native", f"N,{c},{h},{w}"), ("symbolic", f"N,{c},H,W")):
         t = time.perf_counter()
         try:
@@ -267,7 +312,7 @@ def sweep_one(model_id: str, timeout: float) -> dict:
         rec.update(status="build failed", error=b["error"])
         return rec
     rec.update(family=b.get("family"), native_size=b.get("native"), parameters=b.get("parameters"),
-               build_seconds=b.get("seconds"))
+               build_seconds=b.get("seconds"), built_on=b.get("built_on"))
     crashed = False
     for step in ("native", "symbolic"):
         s = steps.get(step)
@@ -398,7 +443,7 @@ def check_worker(model_id: str, sizes_json: str) -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model, c, _, _, _ = build(model_id, "cpu")
+    model, c, _, _, _, _ = build(model_id, "cpu")
     detection = model_id.startswith("tv:") and _tv_kind(model_id[3:]) == "detection"
     for h, w in json.loads(sizes_json):
         t = time.perf_counter()
@@ -535,6 +580,8 @@ def print_summary(s: dict, records: list, checks: dict) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--models", help="comma-separated: tv:NAME, timm:NAME, or a bare name (torchvision's first)")
+    p.add_argument("--tv-per-family", action="store_true",
+                   help="torchvision too: only the smallest model of each of its modules (resnet, vgg, faster_rcnn...)")
     p.add_argument("--sample", type=int, help="lint K models of the zoo drawn at random (--seed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-j", "--jobs", type=int, default=1, help="models at a time (default 1)")
@@ -558,7 +605,7 @@ def main(argv=None) -> int:
     import torch
     import torchvision
 
-    models = resolve([m.strip() for m in a.models.split(",") if m.strip()]) if a.models else zoo_models()
+    models = resolve([m.strip() for m in a.models.split(",") if m.strip()]) if a.models else zoo_models(a.tv_per_family)
     if a.sample and a.sample < len(models):
         keep = set(random.Random(a.seed).sample(models, a.sample))
         models = [m for m in models if m in keep]
@@ -569,17 +616,23 @@ def main(argv=None) -> int:
           f"{len(models)} models, {a.jobs} at a time, {a.timeout:.0f} s each at most", file=sys.stderr)
     started = time.time()
     records = []
+    partial = open(a.json + ".partial", "w") if a.json else None  # one line per model as it ends
     with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
         futures = {pool.submit(sweep_one, m, a.timeout): m for m in models}
         for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
             r = fut.result()
             records.append(r)
+            if partial:
+                partial.write(json.dumps(r) + "\n")
+                partial.flush()
             n, sym = r.get("native") or {}, r.get("symbolic") or {}
             print(f"[{i}/{len(models)}] {r['model']}: {r['status']} {r['seconds']:.1f}s"
                   f" native E{n.get('errors', '-')} W{n.get('warnings', '-')} I{n.get('notes', '-')}"
                   f" symbolic E{sym.get('errors', '-')} W{sym.get('warnings', '-')} I{sym.get('notes', '-')}",
                   file=sys.stderr, flush=True)
     records.sort(key=lambda r: models.index(r["model"]))
+    if partial:
+        partial.close()
 
     candidates = [r for r in records if has_hw_condition(r) and (r.get("parameters") or 0) <= a.check_max_params]
     chosen = random.Random(a.seed).sample(candidates, min(a.check, len(candidates)))
