@@ -36,8 +36,8 @@ The condition check. For a sample of models (``--check K``, default 12, drawn wi
 ``--check-max-params`` parameters whose symbolic lint states a condition in H and W), each distinct condition is
 tested by two real runs of the model (built on the CPU with random weights, eval mode, batch 1, ``no_grad``): one at
 a size that satisfies every condition the model states (it must run) and one that breaks this condition and keeps
-the others (it must fail). Sizes are the ones nearest to the native size (square first at equal distance), up to
-twice the native size.
+the others (it must fail; a condition implied by another, such as H % 8 beside H % 16, is broken with the other).
+Sizes are the ones nearest to the native size (square first at equal distance), up to twice the native size.
 A condition is *true* when both runs do as it says, *false* when either does not; *unchecked* when no size within
 the range breaks it alone or it cannot be read (a '…' in it, or names other than N, H and W).
 """
@@ -389,7 +389,7 @@ def holds(code, h: int, w: int) -> bool:
     return bool(eval(code, _ENV, {"N": Fraction(1), "H": Fraction(h), "W": Fraction(w)}))
 
 
-def sizes_near(h0: int, w0: int, limit: int = 200_000):
+def sizes_near(h0: int, w0: int, limit: int = 50_000):
     """(h, w) pairs up to twice the native size, nearest to it first (L1 distance), square before oblong; at most
     ``limit`` of them."""
     top = 2 * max(h0, w0)
@@ -423,15 +423,22 @@ def plan_checks(conditions: list, h0: int, w0: int) -> list:
             continue
         others = [code for c, code in readable_ones.items() if c != cond]
         this = readable_ones[cond]
+        breaks_it = None  # nearest size that breaks this condition, whatever the others say
         for h, w in sizes_near(h0, w0):
-            if plan["inside"] is None and holds(this, h, w) and all(holds(o, h, w) for o in others):
-                plan["inside"] = [h, w]
-            if plan["outside"] is None and not holds(this, h, w) and all(holds(o, h, w) for o in others):
-                plan["outside"] = [h, w]
+            if holds(this, h, w):
+                if plan["inside"] is None and all(holds(o, h, w) for o in others):
+                    plan["inside"] = [h, w]
+            else:
+                breaks_it = breaks_it or [h, w]
+                if plan["outside"] is None and all(holds(o, h, w) for o in others):
+                    plan["outside"] = [h, w]
             if plan["inside"] and plan["outside"]:
                 break
+        if plan["outside"] is None and breaks_it:
+            # implied by another condition (H % 8 by H % 16): no size breaks it alone, so break it with the others
+            plan["outside"], plan["outside_breaks_others_too"] = breaks_it, True
         if plan["outside"] is None:
-            plan["unchecked"] = "no size near the native one breaks it and keeps the other conditions"
+            plan["unchecked"] = "no size near the native one breaks it"
         if plan["inside"] is None:
             plan["unchecked"] = "no size near the native one keeps every condition"
     return plans
@@ -577,44 +584,13 @@ def print_summary(s: dict, records: list, checks: dict) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--models", help="comma-separated: tv:NAME, timm:NAME, or a bare name (torchvision's first)")
-    p.add_argument("--tv-per-family", action="store_true",
-                   help="torchvision too: only the smallest model of each of its modules (resnet, vgg, faster_rcnn...)")
-    p.add_argument("--sample", type=int, help="lint K models of the zoo drawn at random (--seed)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-j", "--jobs", type=int, default=1, help="models at a time (default 1)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per model process (default 120)")
-    p.add_argument("--check", type=int, default=12, help="models whose conditions are tested by real runs")
-    p.add_argument("--check-max-params", type=float, default=100e6,
-                   help="leave bigger models out of the condition check (default 1e8)")
-    p.add_argument("--json", help="write every record and the summary here")
-    p.add_argument("--list", action="store_true", help="print the models the sweep would lint, then stop")
-    p.add_argument("--lint-worker", help=argparse.SUPPRESS)
-    p.add_argument("--check-worker", nargs=2, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    if a.lint_worker:
-        lint_worker(a.lint_worker)
-        return 0
-    if a.check_worker:
-        check_worker(*a.check_worker)
-        return 0
-
+def sweep(models: list, a) -> list:
     import timm
     import torch
     import torchvision
 
-    models = resolve([m.strip() for m in a.models.split(",") if m.strip()]) if a.models else zoo_models(a.tv_per_family)
-    if a.sample and a.sample < len(models):
-        keep = set(random.Random(a.seed).sample(models, a.sample))
-        models = [m for m in models if m in keep]
-    if a.list:
-        print("\n".join(models))
-        return 0
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, timm {timm.__version__}: "
           f"{len(models)} models, {a.jobs} at a time, {a.timeout:.0f} s each at most", file=sys.stderr)
-    started = time.time()
     records = []
     partial = open(a.json + ".partial", "w") if a.json else None  # one line per model as it ends
     with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
@@ -633,6 +609,60 @@ def main(argv=None) -> int:
     records.sort(key=lambda r: models.index(r["model"]))
     if partial:
         partial.close()
+    return records
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--models", help="comma-separated: tv:NAME, timm:NAME, or a bare name (torchvision's first)")
+    p.add_argument("--tv-per-family", action="store_true",
+                   help="torchvision too: only the smallest model of each of its modules (resnet, vgg, faster_rcnn...)")
+    p.add_argument("--sample", type=int, help="lint K models of the zoo drawn at random (--seed)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-j", "--jobs", type=int, default=1, help="models at a time (default 1)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per model process (default 120)")
+    p.add_argument("--check", type=int, default=12, help="models whose conditions are tested by real runs")
+    p.add_argument("--check-max-params", type=float, default=100e6,
+                   help="leave bigger models out of the condition check (default 1e8)")
+    p.add_argument("--json", help="write every record and the summary here")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="take the lint records from an earlier --json file (or its .partial) instead of linting; "
+                        "run the condition check and the summary again (with --models: those models only)")
+    p.add_argument("--list", action="store_true", help="print the models the sweep would lint, then stop")
+    p.add_argument("--lint-worker", help=argparse.SUPPRESS)
+    p.add_argument("--check-worker", nargs=2, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.lint_worker:
+        lint_worker(a.lint_worker)
+        return 0
+    if a.check_worker:
+        check_worker(*a.check_worker)
+        return 0
+
+    import timm
+    import torch
+    import torchvision
+
+    started = time.time()
+    if a.from_json:
+        with open(a.from_json) as f:
+            text = f.read()
+        records = json.loads(text)["models"] if not a.from_json.endswith(".partial") else \
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+        if a.models:
+            wanted = resolve([m.strip() for m in a.models.split(",") if m.strip()])
+            records = [r for r in records if r["model"] in wanted]
+        models = [r["model"] for r in records]
+    else:
+        models = resolve([m.strip() for m in a.models.split(",") if m.strip()]) if a.models else \
+            zoo_models(a.tv_per_family)
+        if a.sample and a.sample < len(models):
+            keep = set(random.Random(a.seed).sample(models, a.sample))
+            models = [m for m in models if m in keep]
+        if a.list:
+            print("\n".join(models))
+            return 0
+        records = sweep(models, a)
 
     candidates = [r for r in records if has_hw_condition(r) and (r.get("parameters") or 0) <= a.check_max_params]
     chosen = random.Random(a.seed).sample(candidates, min(a.check, len(candidates)))
@@ -647,7 +677,7 @@ def main(argv=None) -> int:
     summary["versions"] = {"torch": torch.__version__, "torchvision": torchvision.__version__,
                            "timm": timm.__version__}
     print_summary(summary, records, checks)
-    print(f"wall time: {summary['wall_seconds']:.0f} s")
+    print(f"wall time of this run: {summary['wall_seconds']:.0f} s")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"summary": summary, "models": records, "condition_checks": checks}, f, indent=1)
