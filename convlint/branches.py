@@ -39,22 +39,37 @@ def widen_conditions(graph, findings: list, rules, decided: frozenset = frozense
     dropped, tried = set(), 0
     for branch in branches:
         site = (branch["file"], branch["line"])
-        if site in decided or tried + len(decided) >= MAX_BRANCHES:
+        if site in decided:
+            continue
+        if tried + len(decided) >= MAX_BRANCHES:  # no more traces: what is left holds for the way followed only
+            for f in findings:
+                if id(f) not in dropped and _mentions(f, branch["relation"]):
+                    _scoped(f, branch)
             continue
         concerned = [f for f in findings if id(f) not in dropped and _mentions(f, branch["relation"])]
+        if not concerned:
+            continue
         took, other_way = cond.relation_atoms(branch["relation"]), cond.relation_atoms(sympy.Not(branch["relation"]))
-        if not concerned or took is None or other_way is None:
+        if took is None or other_way is None:
+            for f in concerned:
+                _scoped(f, branch)
             continue
         domain = [a for f in concerned for a in f.evidence.get("domain", ())]
         flip = cond.solve(required + list(path) + other_way, domain)
+        if flip.never:
+            continue  # no size goes the other way: the conditions hold as found
         if not (flip.some or flip.always):
-            continue  # no size goes the other way
+            for f in concerned:
+                _scoped(f, branch)
+            continue
         tried += 1
         try:
             other = retrace(flip)
             twins = widen_conditions(other, run_rules(other, rules), rules, decided | {site}, path + tuple(other_way))
-        except Exception:
-            continue  # the other way cannot be traced: the conditions stay as found, for the way followed
+        except Exception:  # the other way cannot be traced: the conditions hold for the way followed only
+            for f in concerned:
+                _scoped(f, branch)
+            continue
         found = {(f.rule, f.node): f for f in twins}
         for f in concerned:
             verdict = _joined(f, found.get((f.rule, f.node)), took, other_way, path)

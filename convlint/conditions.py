@@ -996,6 +996,8 @@ def relation_atoms(rel) -> Optional[list]:
     means the same; None for what atoms cannot say (an ``Or`` of conjunctions)."""
     if rel is sympy.true:
         return []
+    if isinstance(rel, sympy.Not):  # negations pushed down to the comparisons (De Morgan)
+        rel = sympy.logic.boolalg.to_nnf(rel)
     if isinstance(rel, sympy.And):
         out = []
         for a in rel.args:

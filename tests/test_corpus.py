@@ -19,8 +19,8 @@ import corpus_cases as cc  # noqa: E402
 NAMES = cc.case_names()
 
 # Faulty models convlint does not report as an error on FAULT_MODULE today, and why (what is not modelled).
-KNOWN_MISSES = {}  # every case is found today (recall 48/48 at c. 8 commits after the corpus was written: see
-# bench/corpus_recall.py); a case added for a fault class convlint does not handle yet goes here, with the reason
+KNOWN_MISSES: dict[str, str] = {}  # every case is found today; a case of a fault class convlint does not handle yet
+# goes here, with the reason
 
 # Clean twins on which convlint reports an error today.
 KNOWN_FALSE_ERRORS: dict[str, str] = {}

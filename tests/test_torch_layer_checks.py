@@ -194,3 +194,17 @@ def _attention_cases():
 def test_attention_is_judged_as_pytorch_judges_it(q, k, v, dtype, kwargs):
     """F.scaled_dot_product_attention, which convlint sizes itself when the call surely fits."""
     _agree(Attend(k, v, dtype, **kwargs), q, None)
+
+
+@pytest.mark.parametrize("rank,how,mode,align", [c for c in _interpolate_cases() if c[0] == 4])
+def test_interpolate_refusals_are_errors_only_when_they_hold_for_every_size(rank, how, mode, align):
+    """With symbolic sizes, an F.interpolate refusal is an error only when the arguments alone make PyTorch refuse
+    (here: it refuses at every size tried eagerly); one that depends on the sizes is at most a warning."""
+    kwargs = dict(how, mode=mode)
+    if align is not None:
+        kwargs["align_corners"] = align
+    model = Resize(**kwargs)
+    refused_everywhere = all(eager_refuses(model, (1, 3, h, w)) for h, w in ((1, 1), (5, 7), (8, 8), (33, 64)))
+    errors = lint_errors(model, ("N", 3, "H", "W"))
+    if errors:
+        assert refused_everywhere, errors

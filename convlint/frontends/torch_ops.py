@@ -251,3 +251,41 @@ def attention_shape(t, args, kwargs):
 # doubt, and PyTorch runs the call)
 SHAPE_ONLY = {"interpolate": ("Resize", interpolate_shape), "upsample": ("Resize", interpolate_shape),
               "scaled_dot_product_attention": (None, attention_shape)}
+
+
+def _interpolate_arguments_refused(args, kwargs) -> bool:
+    """Whether ``F.interpolate``'s arguments alone make PyTorch refuse it, whatever the sizes: a rank it does not
+    take, both or neither of ``size`` and ``scale_factor``, a number of values other than the spatial axes', or a
+    mode the input's rank does not take."""
+    x = args[0]
+    if not isinstance(x, torch.Tensor) or not 3 <= x.dim() <= 5:
+        return isinstance(x, torch.Tensor)
+    size, scale = arg(args, kwargs, 1, "size"), arg(args, kwargs, 2, "scale_factor")
+    if (size is None) == (scale is None):
+        return True
+    given = size if size is not None else scale
+    mode = arg(args, kwargs, 3, "mode", "nearest")
+    return (isinstance(given, (list, tuple)) and len(given) != x.dim() - 2) or \
+        (mode not in _INTERPOLATE_MODES[x.dim()] and mode != "area")
+
+
+def _pixel_shuffle_refused(args, kwargs) -> bool:
+    """Whether ``pixel_shuffle``'s channels, a fixed number, are not divisible by the square of its factor."""
+    x, r = args[0], arg(args, kwargs, 1, "upscale_factor")
+    return isinstance(x, torch.Tensor) and x.dim() >= 3 and type(x.shape[-3]) is int and type(r) is int and r > 0 \
+        and x.shape[-3] % (r * r) != 0
+
+
+# name -> (args, kwargs) -> True when the arguments alone (no size of the user's) make PyTorch refuse the call
+_REFUSED_FOR_EVERY_SIZE = {"interpolate": _interpolate_arguments_refused, "upsample": _interpolate_arguments_refused,
+                           "pixel_shuffle": _pixel_shuffle_refused}
+
+
+def refused_for_every_size(name: str, args, kwargs) -> bool:
+    """Whether PyTorch's refusal of the call ``name`` follows from its arguments alone, so that it holds for every
+    size of the user's even where its message names them."""
+    check = _REFUSED_FOR_EVERY_SIZE.get(name)
+    try:
+        return bool(check and args and check(args, kwargs))
+    except Exception:
+        return False

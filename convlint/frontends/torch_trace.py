@@ -29,6 +29,7 @@ import contextlib
 import linecache
 import logging
 import os
+import re
 import sys
 import types
 import warnings
@@ -720,25 +721,37 @@ class Tracer:
         except Exception:
             return None
 
-    def _sizes_decided(self) -> list:
-        """The user's symbols torch compared on their example values since the current call began: a refusal
-        that needed none holds for every size (torch decided it from what holds for all of them, as ``64*S ==
-        256*S`` is false for every ``S``), one that needed some holds for the sizes torch tried."""
+    def _sizes_decided(self, message: str) -> list:
+        """The user's symbols a refusal depends on, as far as torch shows it: those it compared on their example
+        values during the call, else those the message names that any earlier comparison took a decision on (torch
+        then decides the same question from that decision, without a new guard). A refusal that depends on none
+        holds for every size (``(4, N, 20) != (2, N, 20)`` for every ``N``)."""
+        guards = self.table.env.guards
         names = set()
-        for g in self.table.env.guards[self._call_guards:]:
+        for g in guards[self._call_guards:]:
             names |= {self.table.user[s].name for s in g.expr.free_symbols if s in self.table.user}
-        return sorted(names)
+        if names:
+            return sorted(names)
+        named = {name for name in (d.name for d in self.table.user.values())
+                 if re.search(rf"\b{re.escape(name)}\b", message)}
+        if not named:
+            return []
+        earlier = set()
+        for g in guards[:self._call_guards]:
+            earlier |= {self.table.user[s].name for s in g.expr.free_symbols if s in self.table.user}
+        earlier |= {self.table.user[s].name for s in self.table.env.replacements if s in self.table.user}
+        return sorted(named & earlier)
 
-    def _note_refusal(self, node, e) -> None:
+    def _note_refusal(self, node, e, every_size: bool = False) -> None:
         """Record PyTorch's refusal. It proves nothing when an input's size is unknown (one convlint made up), and
         holds only for the example sizes torch tried when torch compared the user's sizes to decide it: those go
-        with it."""
+        with it (unless ``every_size``: the call's arguments alone make PyTorch refuse it)."""
         data = [v for v in node.inputs if v is not None and not v.is_param]
         unknown = any(v.shape is None or None in v.shape for v in data)
         message = self.table.rename(first_line(e))
         node.meta["torch_error"] = message
         node.meta["torch_error_certain"] = not unknown
-        decided = self._sizes_decided()
+        decided = [] if every_size else self._sizes_decided(message)
         if decided:
             node.meta["torch_error_sizes"] = {name: self.table.hint(name) for name in decided}
 
@@ -818,7 +831,7 @@ class Tracer:
                             {"kind": "limit", "node": None, "module": self.stack[-1] if self.stack else None,
                              "file": file, "line": line})
         node = self._op_node(name, args, kwargs, func)
-        self._note_refusal(node, e)
+        self._note_refusal(node, e, torch_ops.refused_for_every_size(name, args, kwargs))
         shapes = self._shape_fn(node) if not node.op.startswith("torch.") else None
         where = self._where(node)
         if not shapes or shapes[0] is None:
