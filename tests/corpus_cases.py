@@ -67,7 +67,7 @@ def eager_error(case, builder) -> str | None:
     return None
 
 
-def lint(case, builder):
+def lint(case, builder, verify: bool = False):
     import convlint
 
     shapes = specs(case)
@@ -75,7 +75,7 @@ def lint(case, builder):
     shape = shapes[0] if len(shapes) == 1 else tuple(shapes)
     dtype = None if all(k is None for k in kinds) else (kinds[0] if len(kinds) == 1 else
                                                           tuple(k or "float32" for k in kinds))
-    return convlint.lint(builder, input_shape=shape, input_dtype=dtype, verify=False)
+    return convlint.lint(builder, input_shape=shape, input_dtype=dtype, verify=verify)
 
 
 def module_of(finding) -> str:

@@ -68,6 +68,25 @@ def test_convlint_reports_an_error_on_the_faulty_module(name):
     assert cc.classify(findings, case.FAULT_MODULE) == cc.FOUND, [cc.describe(f) for f in findings]
 
 
+# Errors the replay of the layer alone cannot confirm, and why (they stay errors, marked unverifiable).
+UNCONFIRMABLE = {
+    "view_after_transpose": "the fault is the input's strides (a transposed view); the replay feeds a fresh "
+                            "contiguous tensor, which view accepts",
+}
+
+
+@pytest.mark.parametrize("name", _marked([n for n in NAMES if n not in KNOWN_MISSES], UNCONFIRMABLE))
+def test_the_error_is_confirmed_by_pytorch(name):
+    """Verified as the CLI verifies by default: the error on the faulty module is replayed in PyTorch, alone, and
+    PyTorch refuses it."""
+    case = cc.load(name)
+    errors = [f for f in cc.lint(case, case.build, verify=True).findings
+              if f.severity == "error" and cc.on_module(f, case.FAULT_MODULE)]
+    assert errors, "no error on the faulty module"
+    assert any(f.verification.status == "confirmed" and f.verification.runtime == "PyTorch" for f in errors), \
+        [(f.rule, f.verification.line()) for f in errors]
+
+
 @pytest.mark.parametrize("name", _marked(NAMES, KNOWN_FALSE_ERRORS))
 def test_convlint_reports_no_error_on_the_clean_twin(name):
     case = cc.load(name)

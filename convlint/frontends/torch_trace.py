@@ -570,13 +570,13 @@ class Tracer:
                 if self.failed_in is None:
                     self.failed_in = path
                     if not self.on_meta and _raised_by_torch_nn(e) and not is_limitation(e):
-                        self._refused_module(module, path, args, e)
+                        self._refused_module(module, path, args, kwargs, e)
                 raise
             finally:
                 self.stack.pop()
         return self.leaf(module, kind, path, args, kwargs)
 
-    def _refused_module(self, module, path, args, e):
+    def _refused_module(self, module, path, args, kwargs, e):
         """A torch.nn module convlint steps into (``nn.Transformer``) whose own Python code refused the call ("the
         feature number of src and tgt must be equal to d_model"): a node for the call carries the refusal, and the
         trace stops there, since what the module would return is unknown."""
@@ -585,6 +585,7 @@ class Tracer:
         node = Node(f"torch.{cls}", self.name(path or self.root_name), data, [],
                     {}, origin=self.origin(path, cls, self._caller_of_call(), module))
         node.meta["module"] = path
+        node.torch_call = TorchCall.of(module, args, kwargs, self.described)
         self.graph.nodes.append(node)
         self._check_requirement(node, e, self._call_guards)
         self._note_refusal(node, e)
