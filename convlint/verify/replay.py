@@ -104,7 +104,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
         raise Unverifiable(f"no sizes of the model's symbols up to {witness_mod.MAX_SIZE} let an input reach this "
                            f"layer")
 
-    budget = _Budget()
+    budget = Budget()
     for shape in outputs:
         if shape is not None and all(type(d) is int for d in shape):
             budget.spend(shape, "its output")
@@ -176,9 +176,12 @@ def _appearance(shapes: dict, values: dict) -> list:
     return seen + sorted((s for s in values if s not in seen), key=lambda s: s.name)
 
 
-class _Budget:
-    def __init__(self):
+class Budget:
+    """The elements a replay may make, all tensors together; past it, ``error`` says which tensor was too many."""
+
+    def __init__(self, error=None):
         self.left = MAX_ELEMENTS
+        self.error = error or Unverifiable
 
     def spend(self, shape, what: str) -> None:
         n = 1
@@ -186,8 +189,8 @@ class _Budget:
             n *= int(d)
         self.left -= n
         if self.left < 0:
-            raise Unverifiable(f"{what} {tuple(int(d) for d in shape)} holds {n} elements; convlint replays layers "
-                               f"of up to {MAX_ELEMENTS} elements")
+            raise self.error(f"{what} {tuple(int(d) for d in shape)} holds {n} elements; convlint replays layers "
+                             f"of up to {MAX_ELEMENTS} elements")
 
 
 def _first_dtype(node) -> str:

@@ -44,7 +44,7 @@ from torch import nn
 from .. import dims
 from ..ir import Value
 from . import witness as witness_mod
-from .replay import MAX_ELEMENTS, _appearance, in_range
+from .replay import MAX_ELEMENTS, Budget, _appearance, in_range
 from .verdict import CONFIRMED, NOT_REPRODUCED, UNVERIFIABLE, Verification, Witness
 
 RAN, REFUSED, CANNOT = "ran", "refused", "cannot"
@@ -122,7 +122,7 @@ def run(node, graph, upstream=None) -> Outcome:
     witness = None
     try:
         call = node.torch_call
-        budget = _Budget()
+        budget = Budget(_Cannot)
         values, witness, outputs = _sizes(node, graph, call, upstream)
         for shape in outputs:
             if shape is not None and all(type(d) is int and d >= 0 for d in shape):
@@ -265,20 +265,6 @@ def _concrete(v, shape, values) -> tuple:
     return out
 
 
-class _Budget:
-    def __init__(self):
-        self.left = MAX_ELEMENTS
-
-    def spend(self, shape, what: str) -> None:
-        n = 1
-        for d in shape:
-            n *= int(d)
-        self.left -= n
-        if self.left < 0:
-            raise _Cannot(f"{what} {tuple(int(d) for d in shape)} holds {n} elements; convlint replays layers of up "
-                          f"to {MAX_ELEMENTS} elements")
-
-
 # -- tensors ----------------------------------------------------------------------------------------------------
 
 def _dtype(name: Optional[str]) -> torch.dtype:
@@ -299,7 +285,7 @@ def _random(shape, dtype: torch.dtype, gen) -> torch.Tensor:
     return torch.zeros(shape, dtype=dtype)  # valid as indices, counts and masks alike
 
 
-def _rebuild(x, values, tensors: dict, budget: _Budget, gen):
+def _rebuild(x, values, tensors: dict, budget: Budget, gen):
     """The described arguments made real: each Value a CPU tensor (the same one wherever the Value recurs), each
     symbolic size its witness value, each device the CPU."""
     if isinstance(x, Value):
@@ -329,7 +315,7 @@ def _holds_tensors(x) -> bool:
     return fields is not None and any(isinstance(getattr(x, f), torch.Tensor) for f in fields)
 
 
-def _tensor(v: Value, values, budget: _Budget, gen) -> torch.Tensor:
+def _tensor(v: Value, values, budget: Budget, gen) -> torch.Tensor:
     data = v.data
     if data is not None:
         if data.dtype == object:
@@ -379,7 +365,7 @@ def _count(module, seen=None) -> int:
     return n + sum(_count(child, seen) for child in module._modules.values() if child is not None)
 
 
-def _copy(module, budget: _Budget, gen, memo=None):
+def _copy(module, budget: Budget, gen, memo=None):
     """A CPU copy of ``module`` alone (and its children): same class and attributes, fresh tensors of the same
     shapes and dtypes, no hooks. The module itself is only read."""
     if memo is None:
