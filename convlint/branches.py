@@ -156,3 +156,24 @@ def _restate(finding, verdict) -> None:
             setattr(finding, attr, text)
     finding.condition = verdict.condition
     finding.evidence["atoms"], finding.evidence["domain"] = verdict.atoms, verdict.domain
+
+
+def scope_specialized(graph, findings: list) -> list:
+    """Findings whose size condition names a symbol PyTorch fixed to its example value earlier in the trace (a size
+    computed in floating point: CL011 says where): the sizes after that point were computed for that value only, so
+    the condition is no longer stated as the condition for every size; the finding becomes a note that says so."""
+    fixed = graph.meta.get("torch_specialized") or {}
+    if not fixed:
+        return findings
+    for f in findings:
+        atoms = f.evidence.get("atoms")
+        names = _names(atoms) if atoms else set()
+        hit = sorted(n for n in names & set(fixed))
+        if f.condition and hit:
+            where = fixed[hit[0]]
+            f.message += (f" — for {hit[0]} = {where['value']} only: PyTorch fixed {hit[0]} to that value at "
+                          f"{where['node']}, so convlint could not state the condition for other sizes")
+            f.severity = INFO
+            f.condition = None
+            f.evidence.pop("atoms", None)
+    return findings

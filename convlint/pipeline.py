@@ -11,7 +11,7 @@ from .engine import run_rules
 from .errors import InputError, one_line
 from .propagate import propagate
 from .report import Report, Result
-from .branches import widen_conditions
+from .branches import scope_specialized, widen_conditions
 from .targets import display_name, load_graph
 
 
@@ -39,7 +39,7 @@ def lint_target(target, name: str, rules, input_shapes=(), verify: bool = True, 
     try:
         graph = load_graph(target, input_shapes, **load_options)
         propagate(graph)
-        findings = widen_conditions(graph, run_rules(graph, rules), rules)
+        findings = scope_specialized(graph, widen_conditions(graph, run_rules(graph, rules), rules))
     except InputError as e:
         return Result(name, error=one_line(e))
     except RecursionError:

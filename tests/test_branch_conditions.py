@@ -67,3 +67,18 @@ def test_padding_both_sides_states_no_false_condition():
 def test_pinned_sizes_are_unchanged():
     report = convlint.lint(PadToStride(), input_shape="N,3,225,65", verify=False)
     assert [f.rule for f in report.errors] == ["CL502"]
+
+
+class ScaledBack(nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=1.7) + x  # a size computed in floating point: torch fixes H and W
+
+
+def test_no_condition_is_stated_on_a_size_torch_fixed():
+    """After torch fixed H to its example value, the sizes that follow hold for that value only: the broadcast's
+    'condition' would be false (H = 326 does not run), so it is a note that says so, not a warning."""
+    report = convlint.lint(ScaledBack(), input_shape="N,3,H,W", verify=False)
+    [f] = [f for f in report.findings if f.rule == "CL500"]
+    assert (f.severity, f.condition) == ("info", None)
+    assert "PyTorch fixed" in f.message
+    assert not runs(ScaledBack(), 326, 435)
