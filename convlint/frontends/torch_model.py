@@ -116,9 +116,9 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=Non
         domain = conditions.sizes(*user)
         stop["atoms"] = atoms or []
         stop["hints"] = hints  # the example sizes it was found on
-        stop["verdict"] = conditions.solve(atoms, domain) if atoms is not None else conditions.Verdict("unknown")
+        stop["verdict"] = _verdict(atoms, domain)
         requirements.append(stop)
-        together = conditions.solve(every, domain) if atoms is not None else conditions.Verdict("unknown")
+        together = _verdict(every if atoms is not None else None, domain)
         if not together.some and not together.always:
             stop["together"] = together
             break
@@ -126,9 +126,7 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=Non
     for check in graph.meta.pop("torch_checks", ()):
         if any((r["file"], r["line"]) == (check["file"], check["line"]) for r in requirements):
             continue  # the check that failed on the first example sizes, and passed on sizes that meet it
-        atoms = conditions.relation_atoms(check["requirement"])
-        check["verdict"] = conditions.solve(atoms, conditions.sizes(*user)) if atoms is not None \
-            else conditions.Verdict("unknown")
+        check["verdict"] = _verdict(conditions.relation_atoms(check["requirement"]), conditions.sizes(*user))
         if not check["verdict"].always:
             requirements.append(check)
     graph.meta["torch_requirements"] = requirements
@@ -139,6 +137,11 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=Non
     for name in pinned:  # torch fixed it because the model requires that one value, which the requirement says
         graph.meta.get("torch_specialized", {}).pop(name, None)
     return graph
+
+
+def _verdict(atoms, domain) -> conditions.Verdict:
+    """The verdict on a requirement's atoms; unknown when the requirement has none (atoms cannot say it)."""
+    return conditions.solve(atoms, domain) if atoms is not None else conditions.Verdict("unknown")
 
 
 def _hints_meeting(verdict, hints: dict, user: list) -> dict:

@@ -359,14 +359,21 @@ class Tracer:
         the comparison that lets it pass, in the user's names (``Eq(H, 224)``); None when the raise does not follow
         from such a comparison."""
         guards = self.table.env.guards
-        if self.on_meta or len(guards) <= self._guards or not _decides(guards[-1], where, code) \
-                or (where.get("file"), where.get("line")) in self.no_assume:
+        if self.on_meta or len(guards) <= self._guards or not _decides(guards[-1], where, code):
             return None
-        required = self.table.condition(sympy.Not(guards[-1].expr))
+        return self._requirement(guards[-1], e, dict(where, node=None), code)
+
+    def _requirement(self, guard, e: BaseException, where: dict, code: str, **extra):
+        """A stop of kind ``assumed``: ``guard`` (the comparison torch decided before the raise ``e``) negated, in
+        the user's names, as the requirement that lets the call pass; None for a raise not to be read so (tried
+        before and disproved) or a comparison in sizes nobody named."""
+        if (where.get("file"), where.get("line")) in self.no_assume:
+            return None
+        required = self.table.condition(sympy.Not(guard.expr))
         if required is None or required is sympy.false:
             return None
         message = self.table.rename(first_line(e)) if str(e).strip() else None
-        return dict(where, kind="assumed", node=None, requirement=required, message=message, code=code,
+        return dict(where, kind="assumed", requirement=required, message=message, code=code, **extra,
                     reason=f"{'`' + code + '` ' if code else 'the forward pass '}raised {type(e).__name__}"
                            f"{': ' + message if message else ''}")
 
@@ -640,14 +647,13 @@ class Tracer:
             return self._recover_module(node, module, kind, tensors, kwargs, unbatched, RuntimeError(refusal))
         if self._surely_fits(module, kind, node, args, kwargs):
             return self._outputs_from_shapes(node, module, kind, tensors, kwargs, unbatched)
-        guards = len(self.table.env.guards)
         try:
             with self.quiet(), kind.kernels(module) if kind.kernels else contextlib.nullcontext():
                 out = _ORIGINAL_CALL(module, *args, **kwargs)
         except TraceStop:
             raise
         except Exception as e:
-            self._check_requirement(node, e, guards)
+            self._check_requirement(node, e, self._call_guards)
             return self._recover_module(node, module, kind, tensors, kwargs, unbatched, e)
         self.set_outputs(node, _tensors(out))
         return out
@@ -674,15 +680,10 @@ class Tracer:
         if self.on_meta or not new or not _raised_by_torch_nn(e) or is_limitation(e):
             return
         where = self._where(node)
-        if (where["file"], where["line"]) in self.no_assume:
-            return
-        required = self.table.condition(sympy.Not(new[-1].expr))
-        if required is None or required is sympy.false:
-            return
-        message = self.table.rename(first_line(e))
         code = code_at(where["file"], where["line"]) if where["file"] and where["line"] else ""
-        raise TraceStop(f"PyTorch refused {node.name}: {message}",
-                        dict(where, kind="assumed", requirement=required, message=message, code=code, by="PyTorch"))
+        required = self._requirement(new[-1], e, where, code, by="PyTorch")
+        if required is not None:
+            raise TraceStop(required["reason"], required)
 
     def _recover_module(self, node, module, kind, tensors, kwargs, unbatched, e):
         if self.on_meta:
@@ -774,7 +775,6 @@ class Tracer:
                 return self._recover_op(name, args, kwargs, e, func)
             if shape is not None:
                 return self._shape_only(name, shape_only[0], shape, args, kwargs, func)
-        guards = len(self.table.env.guards) if name in _ASSERTS and not self.on_meta else None
         try:
             with self.quiet():
                 out = _SYMBOLIC_IMPL.get(func, func)(*args, **kwargs)
@@ -782,8 +782,8 @@ class Tracer:
             raise
         except Exception as e:
             return self._recover_op(name, args, kwargs, e, func)
-        if guards is not None and len(self.table.env.guards) > guards:
-            self._check_passed(self.table.env.guards[guards:])
+        if name in _ASSERTS and not self.on_meta and len(self.table.env.guards) > self._call_guards:
+            self._check_passed(self.table.env.guards[self._call_guards:])
         outs = _tensors(out) if not isinstance(out, torch.Tensor) else [out]
         if outs:
             node = self._op_node(name, args, kwargs, func)
