@@ -39,34 +39,25 @@ def widen_conditions(graph, findings: list, rules, decided: frozenset = frozense
     dropped, tried = set(), 0
     for branch in branches:
         site = (branch["file"], branch["line"])
-        if site in decided:
-            continue
-        if tried + len(decided) >= MAX_BRANCHES:  # no more traces: what is left holds for the way followed only
-            for f in findings:
-                if id(f) not in dropped and _mentions(f, branch["relation"]):
-                    _scoped(f, branch)
-            continue
         concerned = [f for f in findings if id(f) not in dropped and _mentions(f, branch["relation"])]
-        if not concerned:
+        if site in decided or not concerned:
             continue
         took, other_way = cond.relation_atoms(branch["relation"]), cond.relation_atoms(sympy.Not(branch["relation"]))
-        if took is None or other_way is None:
-            for f in concerned:
-                _scoped(f, branch)
-            continue
-        domain = [a for f in concerned for a in f.evidence.get("domain", ())]
-        flip = cond.solve(required + list(path) + other_way, domain)
-        if flip.never:
-            continue  # no size goes the other way: the conditions hold as found
-        if not (flip.some or flip.always):
-            for f in concerned:
-                _scoped(f, branch)
-            continue
-        tried += 1
-        try:
-            other = retrace(flip)
-            twins = widen_conditions(other, run_rules(other, rules), rules, decided | {site}, path + tuple(other_way))
-        except Exception:  # the other way cannot be traced: the conditions hold for the way followed only
+        twins = None
+        if took is not None and other_way is not None and tried + len(decided) < MAX_BRANCHES:
+            domain = [a for f in concerned for a in f.evidence.get("domain", ())]
+            flip = cond.solve(required + list(path) + other_way, domain)
+            if flip.never:
+                continue  # no size goes the other way: the conditions hold as found
+            if flip.some or flip.always:
+                tried += 1
+                try:
+                    other = retrace(flip)
+                    twins = widen_conditions(other, run_rules(other, rules), rules, decided | {site},
+                                             path + tuple(other_way))
+                except Exception:  # the other way cannot be traced
+                    twins = None
+        if twins is None:  # not joined (beyond the solver, no trace left, or none possible): the way followed only
             for f in concerned:
                 _scoped(f, branch)
             continue
