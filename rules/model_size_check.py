@@ -48,7 +48,9 @@ class ModelSizeCheck(Rule):
     `N == 8`).
 
     A warning when some sizes pass, with the condition; an error when no size passes every check (two checks that
-    contradict each other). A check that fails for the sizes you pinned is PyTorch refusing the call (CL010).
+    contradict each other). With sizes you pinned there is nothing to state: a `torch._assert` that fails there is
+    PyTorch refusing the call (CL010, an error), and a plain `assert` or `raise` that fails there ends the trace
+    with a note saying where (CL011).
 
     ## Why is this bad?
     It is not always a fault: a ViT with a fixed position table takes only the image size it was built for. But a
