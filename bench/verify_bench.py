@@ -33,10 +33,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from convlint import registry
-from convlint.engine import run_rules
+from convlint.checking import registry
+from convlint.checking.engine import run_rules
 from convlint.frontends.onnx_model import load_proto
-from convlint.propagate import propagate
+from convlint.shapes.propagate import propagate
 from convlint.rule import ERROR
 from convlint.verify import CONFIRMED, verify_findings
 from convlint.verify import replay as replay_mod

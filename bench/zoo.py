@@ -245,7 +245,7 @@ def lint_worker(model_id: str) -> None:
         torch.set_num_threads(1)
         import convlint
         import convlint.pipeline  # noqa: F401  (imported before any timing)
-        from convlint import registry  # noqa: F401
+        from convlint.checking import registry  # noqa: F401
     except Exception as e:
         _emit({"step": "import", "error": f"{type(e).__name__}: {e}"})
         return

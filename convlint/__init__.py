@@ -1,15 +1,14 @@
 """convlint: a static linter for neural-network architectures.
 
 ``convlint.lint(model, input_shape=...)`` finds every shape fault in a model before anything runs, and returns a
-:class:`~convlint.report.Report`: an ONNX model (a path or an ``onnx.ModelProto``), or a PyTorch one (an
+:class:`~convlint.results.Report`: an ONNX model (a path or an ``onnx.ModelProto``), or a PyTorch one (an
 ``nn.Module``, ``"net.py:build"``, ``"package.module:name"``, a ``.pt2`` file), which it never changes.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .report import LintError, Report  # noqa: E402
+from convlint.results import LintError, Report
+from convlint.version import __version__
 
 
 def lint(model, input_shape=None, select=None, ignore=None, verify=True, input_dtype=None, weights=None,
@@ -27,8 +26,8 @@ def lint(model, input_shape=None, select=None, ignore=None, verify=True, input_d
     ``weights_only=True``); ``trust_pickle`` allows loading a pickled module (``torch.save(model)``), which runs code
     from the file.
     """
-    from . import input_dtypes, input_shapes
-    from .pipeline import lint as run
+    from convlint.app import input_dtypes, input_shapes
+    from convlint.pipeline import lint as run
 
     shapes = input_shapes.coerce(input_shape)
     dtypes = input_dtypes.coerce(input_dtype)

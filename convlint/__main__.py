@@ -1,3 +1,3 @@
-from .cli import main
+from convlint.cli import main
 
 main(prog_name="convlint")

@@ -20,7 +20,7 @@ def run(fn, items, workers: int = 1, progress=None, fallback=None, label=str) ->
     """``[fn(item) for item in items]``, in ``workers`` processes when that is more than one.
 
     ``fn`` must be a module-level function and items and results picklable. ``progress`` (a
-    :class:`~convlint.progress.Progress`) is advanced as each item finishes, in any order; results keep the order of
+    :class:`~convlint.app.progress.Progress`) is advanced as each item finishes, in any order; results keep the order of
     ``items``.
     """
     items = list(items)

@@ -12,9 +12,9 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import InputError, one_line
-from .rule import ERROR, INFO, WARNING
+from convlint.version import __version__
+from convlint.core.errors import InputError, one_line
+from convlint.rule import ERROR, INFO, WARNING
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -102,14 +102,14 @@ def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select,
 
     With no PATH, lint the targets named in the configuration ([tool.convlint] in pyproject.toml).
     """
-    from . import config
-    from . import input_dtypes as input_dtypes_mod
-    from . import input_shapes as shapes_mod
-    from . import registry
-    from .batch import workers_for
-    from .pipeline import lint
-    from .progress import Progress
-    from .reports import github_format, json_format, sarif_format, text_format
+    from convlint.app import config
+    from convlint.app import input_dtypes as input_dtypes_mod
+    from convlint.app import input_shapes as shapes_mod
+    from convlint.checking import registry
+    from convlint.batch import workers_for
+    from convlint.pipeline import lint
+    from convlint.app.progress import Progress
+    from convlint.reports import github_format, json_format, sarif_format, text_format
 
     from_cli = _given(click.get_current_context())
     try:
@@ -171,7 +171,7 @@ def rules_cmd(fmt):
     """List every rule: code, name, severity and what it checks."""
     import json
 
-    from . import registry
+    from convlint.checking import registry
 
     reg = registry.load()
     for problem in reg.problems:
@@ -190,7 +190,7 @@ def rules_cmd(fmt):
 @click.argument("code")
 def rule_cmd(code):
     """Print the documentation of rule CODE (or of the rule with that name)."""
-    from . import registry
+    from convlint.checking import registry
 
     reg = registry.load()
     match = reg.rules.get(code.upper()) or next((r for r in reg.rules.values() if r.name == code), None)

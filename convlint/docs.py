@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import sys
 
-from . import registry
-from .rule import ALL_OPS
+from convlint.checking import registry
+from convlint.rule import ALL_OPS
 
 PATH = "docs/rules.md"
 

@@ -6,13 +6,15 @@ import functools
 import gc
 from typing import NamedTuple, Optional
 
-from . import batch, registry
-from .engine import run_rules
-from .errors import InputError, one_line
-from .propagate import propagate
-from .report import Report, Result
-from .branches import scope_specialized, widen_conditions
-from .targets import display_name, load_graph
+from convlint import batch
+from convlint.checking import registry
+from convlint.checking.engine import run_rules
+from convlint.core.errors import InputError, one_line
+from convlint.shapes.propagate import propagate
+from convlint.results import Report, Result
+from convlint.checking.branches import scope_specialized, widen_conditions
+from convlint.frontends import load_graph
+from convlint.frontends.specs import target_name
 
 
 def _gc_paused(fn):
@@ -49,7 +51,7 @@ def lint_target(target, name: str, rules, input_shapes=(), verify: bool = True, 
     except Exception as e:  # a bug of ours must still end in one line, not a traceback
         return Result(name, error=one_line(f"{name}: internal error, please report it: {type(e).__name__}: {e}"))
     if verify:
-        from .verify import verify_findings
+        from convlint.verify import verify_findings
 
         verify_findings(graph, findings)
     return Result(name, findings=findings)
@@ -69,7 +71,7 @@ def lint(targets, input_shapes=(), select=None, ignore=None, workers=1, progress
 
     A target given as a ``(target, input_shapes)`` pair has input shapes of its own, and a ``(target, input_shapes,
     options)`` triple options of its own too. ``workers`` > 1 lints in that many processes; ``progress`` (a
-    :class:`~convlint.progress.Progress`) is advanced as each target is done. ``options`` go to :func:`lint_target`.
+    :class:`~convlint.app.progress.Progress`) is advanced as each target is done. ``options`` go to :func:`lint_target`.
     """
     reg = registry.load()
     report = Report(problems=list(reg.problems))
@@ -78,7 +80,7 @@ def lint(targets, input_shapes=(), select=None, ignore=None, workers=1, progress
         shapes, own = input_shapes, {}
         if isinstance(target, tuple):
             target, shapes, own = (*target, {}) if len(target) == 2 else target
-        name = display_name(target)
+        name = target_name(target)
         jobs.append(_Job(target, str(name), tuple(shapes), select, ignore, {**options, **own}))
     report.results = batch.run(_lint_job, jobs, workers, progress, fallback=_worker_failed, label=lambda j: j.name)
     return report

@@ -1,6 +1,6 @@
 """The requirements on sizes that element-wise ops, concatenations and matrix products put on a model's symbols.
 
-Each is a list of atoms (see :mod:`convlint.conditions`) with its domain. The rules that report a violated
+Each is a list of atoms (see :mod:`convlint.core.conditions`) with its domain. The rules that report a violated
 requirement read them one node at a time; ``input-size-conflict`` reads them all, to know which sizes the rest of
 the model accepts.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convlint import conditions as cond
-from convlint import dims
-from convlint.shapes import axis as normalize_axis
+from convlint.core import conditions as cond
+from convlint.core import dims
+from convlint.shapes.base import axis as normalize_axis
 
 from ._sizes import broadcast_atoms, same
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from convlint import dims
+from convlint.core import compare, dims
 
 CONV_OPS = ("Conv", "ConvTranspose")
 SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -52,7 +52,7 @@ class ConvLayout:
         is about the bias, a bias of the right length), so that a node with several faults shows onnxruntime
         refusing the finding's own fault rather than another's."""
         shapes = {}
-        if self.x is not None and len(self.x) >= 2 and dims.equal(self.channels, self.expected_in) is False:
+        if self.x is not None and len(self.x) >= 2 and compare.equal(self.channels, self.expected_in) is False:
             shapes[self.input_name] = (self.x[0], self.expected_in) + tuple(self.x[2:])
         bias = self.node.input(2)
         if fix_bias and bias is not None and self.out_channels is not None and bias.shape != (self.out_channels,):

@@ -6,7 +6,7 @@ their actual shapes, in ``node.meta["params"]``. A module called several times i
 
 from __future__ import annotations
 
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.rule import Rule
 
 NOT_REPLAYABLE = ("a PyTorch module's declared attributes, which a replay of the layer in onnxruntime cannot show")
@@ -47,7 +47,7 @@ def wrong_shapes(node, expected: dict) -> list:
         have = shape_of(node, name)
         if have is None or want is None:
             continue
-        if len(have) != len(want) or any(dims.equal(a, b) is False for a, b in zip(have, want)):
+        if len(have) != len(want) or any(compare.equal(a, b) is False for a, b in zip(have, want)):
             out.append((name, tuple(have), tuple(want)))
     return out
 

@@ -1,4 +1,4 @@
-"""Element-type families, by numpy's names (``float32``, ``int64``) as :mod:`convlint.dtypes` gives them."""
+"""Element-type families, by numpy's names (``float32``, ``int64``) as :mod:`convlint.core.dtypes` gives them."""
 
 
 def is_integer(dtype) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from convlint import dims
+from convlint.core import dims
 
 from ._sizes import same
 

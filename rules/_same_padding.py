@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from convlint import dims
+from convlint.core import dims
 
 SAME = ("SAME_UPPER", "SAME_LOWER")
 

@@ -1,4 +1,4 @@
-"""What the rules about sizes share: exact verdicts on dims (see :mod:`convlint.conditions`) and how to say them.
+"""What the rules about sizes share: exact verdicts on dims (see :mod:`convlint.core.conditions`) and how to say them.
 
 A rule reports an error when a requirement fails for every input size, and a warning, with the condition and the
 smallest size that meets it, when it holds only for some. Dims that are plainly equal (the same int, the same
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sympy
 
-from convlint import conditions as cond
-from convlint import dims
+from convlint.core import conditions as cond
+from convlint.core import dims
 from convlint.rule import ERROR, WARNING
 
 from ._residual import MAX_WALK

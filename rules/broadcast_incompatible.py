@@ -1,6 +1,6 @@
 import sympy
 
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.examples import TorchExample
 from convlint.rule import INFO, Rule
 
@@ -126,7 +126,7 @@ def _hint(values, rank, axes):
         c, x = consts[0], others[0]
         want = list(c.shape)
         pad = len(x.shape) - len(c.shape)
-        if pad > 0 and len(c.shape) == 1 and len(x.shape) >= 3 and dims.equal(c.shape[0], x.shape[1]) is True:
+        if pad > 0 and len(c.shape) == 1 and len(x.shape) >= 3 and compare.equal(c.shape[0], x.shape[1]) is True:
             shape = (c.shape[0],) + (1,) * (len(x.shape) - 2)
             return (f"the constant {c.name!r} holds one value per channel but lines up with the last axis: give it "
                     f"the shape {dims.pretty_shape(shape)} (b.view({dims.pretty(c.shape[0])}, "

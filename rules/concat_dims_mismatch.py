@@ -1,5 +1,5 @@
-from convlint import conditions as cond
-from convlint import dims
+from convlint.core import conditions as cond
+from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 

@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.rule import Rule
 
 from ._conv import CONV_OPS, layout
@@ -46,7 +46,7 @@ class ConvBiasShape(Rule):
         m = c.out_channels
         if m is None:
             return
-        if len(bias.shape) == 1 and dims.equal(bias.shape[0], m) is not False:
+        if len(bias.shape) == 1 and compare.equal(bias.shape[0], m) is not False:
             return
         if len(bias.shape) == 1 and bias.shape[0] is None:
             return

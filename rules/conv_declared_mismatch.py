@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.examples import TorchExample
 from convlint.rule import WARNING
 
@@ -100,13 +100,13 @@ class ConvDeclaredMismatch(DeclaredRule):
         implied_in = w[0] if transposed else dims.mul(w[1], groups)
         implied_out = dims.mul(w[1], groups) if transposed else w[0]
         wrong, says = [], []
-        if dims.equal(implied_in, d.get("in_channels")) is False:
+        if compare.equal(implied_in, d.get("in_channels")) is False:
             wrong.append("in_channels")
             says.append(f"expects {dims.pretty(implied_in)} input channels")
-        if dims.equal(implied_out, d.get("out_channels")) is False:
+        if compare.equal(implied_out, d.get("out_channels")) is False:
             wrong.append("out_channels")
             says.append(f"has {dims.pretty(implied_out)} output channels")
-        if any(dims.equal(a, b) is False for a, b in zip(w[2:], kernel)):
+        if any(compare.equal(a, b) is False for a, b in zip(w[2:], kernel)):
             wrong.append("kernel_size")
             says.append(f"has a {'×'.join(dims.pretty(k) for k in w[2:])} kernel")
         if not wrong:

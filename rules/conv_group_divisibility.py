@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
@@ -73,7 +73,7 @@ class ConvGroupDivisibility(Rule):
             return
         split = c.w[0]
         what = "input channels C = W.shape[0]" if c.transposed else "output channels M = W.shape[0]"
-        if dims.divisible(split, c.group) is not False:
+        if compare.divisible(split, c.group) is not False:
             return
         lower = (split // c.group) * c.group if type(split) is int else None
         options = sorted({m for m in (lower, (lower or 0) + c.group) if m})

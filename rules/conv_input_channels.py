@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.rule import Rule
 
 from ._conv import CONV_OPS, layout, plural
@@ -57,7 +57,7 @@ class ConvInputChannels(Rule):
     def check(self, node, ctx):
         c = layout(node)
         expected, have = c.expected_in, c.channels
-        if dims.equal(have, expected) is not False:
+        if compare.equal(have, expected) is not False:
             return
         w = dims.fmt_shape(c.w)
         if c.transposed:
@@ -66,7 +66,7 @@ class ConvInputChannels(Rule):
         else:
             why = f"W.shape[1] {dims.fmt(c.w[1])} × group {c.group}"
             fix_w = None
-            if dims.divisible(have, c.group):
+            if compare.divisible(have, c.group):
                 fix_w = (c.w[0], dims.floordiv(have, c.group)) + tuple(c.w[2:])
         message = (f"input {c.input_name!r} has {plural(have, 'channel')}, but weight {c.weight_name!r} {w} "
                    f"with group={c.group} expects {dims.fmt(expected)} = {why}")

@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.rule import Rule
 
 from ._conv import CONV_OPS, layout
@@ -40,7 +40,7 @@ class ConvKernelShape(Rule):
         if not kernel or c.w is None or len(c.w) < 3:
             return
         spatial = tuple(c.w[2:])
-        if len(kernel) == len(spatial) and all(dims.equal(k, s) is not False for k, s in zip(kernel, spatial)):
+        if len(kernel) == len(spatial) and all(compare.equal(k, s) is not False for k, s in zip(kernel, spatial)):
             return
         yield self.finding(node, f"kernel_shape={list(kernel)} but weight {c.weight_name!r} {dims.fmt_shape(c.w)} "
                                  f"has a {' × '.join(dims.fmt(s) for s in spatial)} kernel",

@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import dims
 from convlint.rule import Rule
 
 from ._conv import CONV_OPS, layout

@@ -1,6 +1,6 @@
 from collections import Counter, defaultdict
 
-from convlint.frontends.onnx_model import STANDARD_DOMAINS
+from convlint.core.ir import STANDARD_DOMAINS
 from convlint.rule import INFO, Rule
 
 

@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.examples import TorchExample
 from convlint.rule import ERROR, WARNING
 
@@ -66,7 +66,7 @@ class EmbeddingDeclaredMismatch(DeclaredRule):
                                "give the layer a 2-D weight")
             return
         wrong = [k for k, have in (("num_embeddings", w[0]), ("embedding_dim", w[1]))
-                 if dims.equal(have, d[k]) is False]
+                 if compare.equal(have, d[k]) is False]
         if wrong:
             yield self.finding(node, f"{replaced(['weight'])} — declared {declared_text(node, *wrong)}, but weight "
                                      f"{dims.pretty_shape(w)} holds {dims.pretty(w[0])} embeddings of size "

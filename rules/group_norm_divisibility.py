@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 

@@ -1,9 +1,9 @@
 import re
 
-from convlint import conditions as cond
-from convlint import dims
+from convlint.core import conditions as cond
+from convlint.core import dims
 from convlint.examples import TorchExample
-from convlint.ir import IndexRange
+from convlint.core.ir import IndexRange
 from convlint.rule import ERROR, INFO, WARNING, Rule
 
 from ._sizes import every_size, is_torch, layer, named

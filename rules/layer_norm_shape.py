@@ -1,7 +1,7 @@
-from convlint import dims
+from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
-from convlint.shapes import axis as normalize_axis
+from convlint.shapes.base import axis as normalize_axis
 
 from ._sizes import condition_clause, is_torch, judged, layer, named, same, unidirectional_verdict
 

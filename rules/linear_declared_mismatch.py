@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.examples import TorchExample
 from convlint.rule import WARNING
 
@@ -71,10 +71,10 @@ class LinearDeclaredMismatch(DeclaredRule):
         w, b = shape_of(node, "weight"), shape_of(node, "bias")
         wrong, says, names = [], [], []
         if w is not None and len(w) == 2:
-            if dims.equal(w[1], d["in_features"]) is False:
+            if compare.equal(w[1], d["in_features"]) is False:
                 wrong.append("in_features")
                 says.append(f"takes {dims.pretty(w[1])} input features")
-            if dims.equal(w[0], d["out_features"]) is False:
+            if compare.equal(w[0], d["out_features"]) is False:
                 wrong.append("out_features")
                 says.append(f"gives {dims.pretty(w[0])} output features")
             if wrong:
@@ -82,7 +82,7 @@ class LinearDeclaredMismatch(DeclaredRule):
         elif w is not None:
             names.append("weight")
             says.append(f"weight {dims.pretty_shape(w)} is not a matrix")
-        bias_wrong = b is not None and (len(b) != 1 or dims.equal(b[0], d["out_features"]) is False)
+        bias_wrong = b is not None and (len(b) != 1 or compare.equal(b[0], d["out_features"]) is False)
         if bias_wrong:
             names.append("bias")
             if "out_features" not in wrong:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convlint import conditions as cond
-from convlint import dims
+from convlint.core import conditions as cond
+from convlint.core import compare, dims
 from convlint.rule import ERROR, WARNING, Rule
 from convlint.shapes.conv import output_size, window
 
@@ -114,7 +114,7 @@ class PoolSamePadding(Rule):
             return
         onnx_shape = x[:2] + tuple(output_size(x[2 + i], win, i) for i in range(rank))
         negative = [f"{spatial_name(rank, i)} by {dims.pretty(p)}" for i, p in enumerate(pads)
-                    if p is not None and dims.at_least(p, 0) is not True]
+                    if p is not None and compare.at_least(p, 0) is not True]
         always = every_size(*x[2:]) if verdict.never else " for some sizes"
         message = (f"MaxPool with auto_pad {win.auto_pad}, kernel_shape {tuple(win.kernel)} and strides "
                    f"{tuple(win.strides)}: ONNX defines the output as {dims.pretty_shape(onnx_shape)}, but "
@@ -224,7 +224,7 @@ def _axis(d, win, i):
     if less == 0:
         return None
     since = less * s + 1
-    holds = dims.at_least(d, since) if d is not None else False
+    holds = compare.at_least(d, since) if d is not None else False
     if holds is False:  # an unknown size, or one below ``since``: onnxruntime is off by floor(e / stride)
         return _AxisSizes(None) if e >= s else None
     return _AxisSizes(dims.sub(dims.ceildiv(d, s), less), None if holds else since)

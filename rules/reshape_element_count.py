@@ -1,9 +1,9 @@
 import sympy
 
-from convlint import dims
+from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
-from convlint.shapes import ints_of
+from convlint.shapes.base import ints_of
 
 from ._sizes import ALWAYS, NEVER, UNKNOWN, condition_clause, divides_verdict, equal_verdict, judged, layer, named
 

@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
@@ -106,7 +106,7 @@ def _hint(shortcut, branch):
         if same(s[i], b[i]):
             strides.append(1)
             continue
-        stride = next((k for k in range(2, 9) if dims.equal(dims.add(dims.floordiv(dims.sub(s[i], 1), k), 1), b[i])
+        stride = next((k for k in range(2, 9) if compare.equal(dims.add(dims.floordiv(dims.sub(s[i], 1), k), 1), b[i])
                        is True), None)
         if stride is None:
             return (f"make the branch keep the shortcut's size, or resize the shortcut {shortcut.name!r} to "

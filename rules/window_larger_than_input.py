@@ -1,4 +1,4 @@
-from convlint import dims
+from convlint.core import compare, dims
 from convlint.rule import WARNING, Rule
 from convlint.shapes.conv import kernel_of, output_size, padded_size, window
 
@@ -71,9 +71,9 @@ class WindowLargerThanInput(Rule):
                                - win.pads_end[i] + (grow[i] if len(grow) == rank else 0))
             else:
                 out = output_size(d, win, i)
-            if dims.at_least(out, 1) is not False:
+            if compare.at_least(out, 1) is not False:
                 continue
-            empty_only = dims.at_least(out, 0) is not False
+            empty_only = compare.at_least(out, 0) is not False
             pooling = not node.op.startswith("Conv")
             if pooling and empty_only and (node.origin is None or node.origin.kind == "onnx"):
                 yield self._finding(node, win, i, rank, d, WARNING,

@@ -38,10 +38,10 @@ import onnx
 from hypothesis import HealthCheck, settings
 from onnx import helper, numpy_helper
 
-from convlint import registry
-from convlint.engine import run_rules
+from convlint.checking import registry
+from convlint.checking.engine import run_rules
 from convlint.frontends.onnx_model import load_proto
-from convlint.propagate import propagate
+from convlint.shapes.propagate import propagate
 from convlint.rule import ERROR
 from convlint.verify import CONFIRMED, verify_findings
 from convlint.verify.runner import RAN, REFUSED, Runner

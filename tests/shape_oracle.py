@@ -2,7 +2,7 @@
 and compare each real shape (and each small folded content) with what convlint propagated.
 
 convlint's symbols are tied to real sizes through the graph inputs: an input dim that convlint calls ``N`` takes the
-size the fed tensor has on that axis, and :func:`convlint.dims.substitute` turns every propagated dim into a number.
+size the fed tensor has on that axis, and :func:`convlint.core.dims.substitute` turns every propagated dim into a number.
 Unknown dims are allowed, and counted.
 """
 
@@ -14,9 +14,9 @@ import numpy as np
 import onnx
 import sympy
 
-from convlint import dims
-from convlint.propagate import propagate
-from convlint.targets import load_graph
+from convlint.core import dims
+from convlint.shapes.propagate import propagate
+from convlint.frontends import load_graph
 
 
 def propagated(model, input_shapes=()):

@@ -1,5 +1,5 @@
 """A condition found after a branch on sizes holds for every size, not just those that take the branch's way: the
-model is traced the other way too and the two conditions are joined (:mod:`convlint.branches`). Each stated
+model is traced the other way too and the two conditions are joined (:mod:`convlint.checking.branches`). Each stated
 condition is checked against eager PyTorch at sizes inside and outside it."""
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import math
 import sympy
 from hypothesis import given, settings, strategies as st
 
-from convlint import conditions as cond
-from convlint import dims
+from convlint.core import conditions as cond
+from convlint.core import compare, dims
 
 H, W = dims.symbol("H"), dims.symbol("W")
 
@@ -153,10 +153,10 @@ def test_a_long_table_is_decided_exactly_too():
 
 def test_dims_decide_min_and_max_exactly():
     m = dims.minimum(T, 64)
-    assert (dims.equal(m, 65), dims.at_least(m, 65), dims.equal(dims.floordiv(m, 2), 40)) == (False, False, False)
-    assert (dims.equal(m, 64), dims.at_least(m, 64), dims.equal(m, T)) == (None, None, None)
-    assert (dims.at_least(m, 1), dims.at_least(64, m), dims.at_least(dims.maximum(T, 8), 8)) == (True, True, True)
-    assert dims.equal(dims.minimum(H, W), H) is None  # two symbols: it depends
+    assert (compare.equal(m, 65), compare.at_least(m, 65), compare.equal(dims.floordiv(m, 2), 40)) == (False, False, False)
+    assert (compare.equal(m, 64), compare.at_least(m, 64), compare.equal(m, T)) == (None, None, None)
+    assert (compare.at_least(m, 1), compare.at_least(64, m), compare.at_least(dims.maximum(T, 8), 8)) == (True, True, True)
+    assert compare.equal(dims.minimum(H, W), H) is None  # two symbols: it depends
 
 
 # -- equalities between symbols: H == W, H == 2·W, H == H2, solved for one symbol and substituted
@@ -246,7 +246,7 @@ def test_sizes_read_as_a_person_writes_them():
 
 def test_a_finite_set_of_sizes_is_printed_whole():
     """No condition is cut with '…': runs read as ranges, a scattered set lists every member."""
-    from convlint.conditions import SizeSet
+    from convlint.core.conditions import SizeSet
 
     def text(values):
         return SizeSet(1, max(values) + 1, frozenset(values), frozenset()).describe("H")

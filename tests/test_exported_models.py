@@ -14,7 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import convlint  # noqa: E402
-from convlint import dims  # noqa: E402
+from convlint.core import dims  # noqa: E402
+from convlint.core.compare import equal as dims_equal  # noqa: E402
 
 import torch_models as tm  # noqa: E402
 from shape_oracle import Comparison, compare, propagated, run_all, sizes_from_feeds  # noqa: E402
@@ -75,7 +76,7 @@ def test_exported_model_lints_clean_in_the_users_dim_names(exported, exporter, n
     for output, want in case.outputs.items():
         want = tuple(expected_dim(d, fixed) for d in want)
         assert got[output] is not None and len(got[output]) == len(want), (output, got[output], want)
-        assert all(dims.equal(g, w) for g, w in zip(got[output], want)), (output, dims.fmt_shape(got[output]), want)
+        assert all(dims_equal(g, w) for g, w in zip(got[output], want)), (output, dims.fmt_shape(got[output]), want)
 
 
 def feeds(case: tm.Case, sizes: dict) -> dict:

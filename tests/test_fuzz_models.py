@@ -26,9 +26,9 @@ from onnx import AttributeProto as A
 from onnx import TensorProto, helper, numpy_helper
 
 from convlint.cli import main
-from convlint.errors import InputError
-from convlint.propagate import propagate
-from convlint.targets import load_graph
+from convlint.core.errors import InputError
+from convlint.shapes.propagate import propagate
+from convlint.frontends import load_graph
 
 from conftest import FIXTURES, run_cli
 

@@ -12,8 +12,9 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import convlint  # noqa: E402
-from convlint.targets import load_graph  # noqa: E402
-from convlint import dims, input_dtypes, input_shapes  # noqa: E402
+from convlint.frontends import load_graph  # noqa: E402
+from convlint.core import dims
+from convlint.app import input_dtypes, input_shapes  # noqa: E402
 
 CODE = "CL212"
 

@@ -9,7 +9,7 @@ import shutil
 import textwrap
 
 from convlint import batch
-from convlint.progress import Progress
+from convlint.app.progress import Progress
 
 from conftest import FIXTURES, run_cli
 from project_files import HEAD_LINE, NET_PY, write

@@ -8,7 +8,7 @@ import os
 import jsonschema
 import pytest
 
-from convlint import registry
+from convlint.checking import registry
 
 from conftest import ROOT, run_cli
 from project_files import HEAD_LINE, NET_PY, write

@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from convlint import docs, registry
+from convlint import docs
+from convlint.checking import registry
 
 from conftest import ROOT
 

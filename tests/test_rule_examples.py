@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import convlint
-from convlint import registry
+from convlint.checking import registry
 from convlint.examples import model_from_text
 from convlint.rule import ERROR
 

@@ -237,7 +237,8 @@ def test_constant_padding_keeps_the_users_dims(pad):
 
     report = convlint.lint(Padded(), input_shape="N,3,H,8", verify=False)
     assert report.findings == [], [f.message for f in report.findings]
-    from convlint import dims, input_shapes
+    from convlint.core import dims
+    from convlint.app import input_shapes
     from convlint.frontends.torch_model import load
 
     graph = load(Padded(), input_shapes.coerce("N,3,H,8"))
@@ -260,7 +261,7 @@ def test_slicing_by_a_symbolic_size_gives_what_slicing_gives(shape, length):
         def forward(self, x):
             return self.proj(x) * self.cos[:x.shape[1]]
 
-    from convlint import input_shapes
+    from convlint.app import input_shapes
     from convlint.frontends.torch_model import load
 
     graph = load(Rotary(), input_shapes.coerce(shape))
@@ -285,7 +286,8 @@ INDEXES = {
 
 @pytest.mark.parametrize("name", INDEXES)
 def test_symbolic_slices_have_the_sizes_real_slicing_gives(name):
-    from convlint import dims, input_shapes
+    from convlint.core import dims
+    from convlint.app import input_shapes
     from convlint.frontends.torch_model import load
 
     class Index(nn.Module):

@@ -161,7 +161,7 @@ def test_interpolate_is_judged_as_pytorch_judges_it(rank, how, mode, align):
 
 
 def report_output_shape(model, shape):
-    from convlint import input_shapes
+    from convlint.app import input_shapes
     from convlint.frontends import torch_model, torch_target
 
     graph = torch_model.describe(torch_target.load(model), input_shapes.coerce(",".join(map(str, shape))))

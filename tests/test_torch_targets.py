@@ -168,8 +168,8 @@ def test_exported_program(project):
     proc = run_cli("small.pt2", "--input-shape", "N,3,H,16", "--format", "json", cwd=str(project))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["findings"] == []
-    from convlint.targets import load_graph
-    from convlint.input_shapes import parse
+    from convlint.frontends import load_graph
+    from convlint.app.input_shapes import parse
 
     graph = load_graph("small.pt2", [parse("N,3,H,16")])
     conv = next(n for n in graph.nodes if n.op == "Conv")

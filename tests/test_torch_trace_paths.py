@@ -16,7 +16,7 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import convlint  # noqa: E402
-from convlint import input_dtypes, input_shapes  # noqa: E402
+from convlint.app import input_dtypes, input_shapes  # noqa: E402
 from convlint.frontends import torch_model, torch_target  # noqa: E402
 from convlint.frontends.torch_trace import Doubt  # noqa: E402
 

@@ -13,12 +13,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import convlint
-from convlint import registry
-from convlint.engine import run_rules
+from convlint.checking import registry
+from convlint.checking.engine import run_rules
 from convlint.examples import model_from_text
 from convlint.frontends.onnx_model import load, load_proto
-from convlint.ir import Graph, Node, Origin, Value
-from convlint.propagate import propagate
+from convlint.core.ir import Graph, Node, Origin, Value
+from convlint.shapes.propagate import propagate
 from convlint.rule import ERROR, WARNING, Rule
 from convlint.verify import CONFIRMED, GRAPH_FAULT, NOT_REPRODUCED, UNVERIFIABLE, verify_findings, verify_node
 from convlint.verify.replay import build
@@ -213,7 +213,7 @@ def test_pytorch_same_padding_with_dilation_is_described_and_replayed_with_expli
     torch = pytest.importorskip("torch")
     from torch import nn
 
-    from convlint import input_shapes
+    from convlint.app import input_shapes
     from convlint.frontends.torch_model import load
 
     class Functional(nn.Module):

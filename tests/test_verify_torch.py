@@ -83,7 +83,7 @@ def test_a_refused_torch_call_cl010_is_confirmed_by_pytorch():
     """CL010's example: `x.unflatten(-1, (4, 6))` on 20 features. Its fault is PyTorch's (no ONNX op stands for the
     call), so onnxruntime has nothing to say; PyTorch refuses the call again on real tensors."""
     import convlint
-    from convlint import registry
+    from convlint.checking import registry
 
     rule = registry.load().rules["CL010"]
     example = rule.TORCH_INVALID[0]
@@ -183,8 +183,8 @@ class FlagConvs(__import__("convlint.rule", fromlist=["Rule"]).Rule):
 
 def test_an_error_pytorch_runs_is_lowered_to_a_warning_and_says_both():
     from convlint.frontends.torch_model import load
-    from convlint import input_shapes
-    from convlint.engine import run_rules
+    from convlint.app import input_shapes
+    from convlint.checking.engine import run_rules
     from convlint.verify import verify_findings
 
     graph = load(nn.Conv2d(3, 4, 3, padding=1), input_shapes.coerce("N,3,H,W"))

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 
 import convlint
-from convlint import registry
+from convlint.checking import registry
 from convlint.examples import model_from_text
 from convlint.rule import ERROR
 from convlint.verify import CONFIRMED, verify_findings

@@ -1,4 +1,4 @@
-"""The ONNX front end: a model file becomes a :class:`~convlint.ir.Graph`, without reading weights.
+"""The ONNX front end: a model file becomes a :class:`~convlint.core.ir.Graph`, without reading weights.
 
 Initializer shapes come from the tensor headers; external data is checked to stay inside the model's folder and
 to exist (with ``os.stat``), and is never opened. Small embedded integer tensors are read lazily, only when a shape
@@ -14,13 +14,13 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from .. import dims
-from ..dtypes import dtype_name
-from ..errors import InputError, UsageError
-from ..ir import Graph, Node, Origin, Value, text
+from convlint.core import dims
+from convlint.core.dtypes import dtype_name
+from convlint.core.errors import InputError, UsageError
+from convlint.core.ir import Graph, Node, Origin, Value, text
+from convlint.core.words import first_line
+from convlint.core.onnx_tensors import MAX_FOLD_ELEMENTS
 
-STANDARD_DOMAINS = ("", "ai.onnx")
-MAX_FOLD_ELEMENTS = 4096  # larger tensors are weights, not shape data: never read
 _PROTOBUF_LIMIT = 2**31
 
 _A = onnx.AttributeProto
@@ -53,7 +53,7 @@ def read_model(path: str) -> onnx.ModelProto:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
         _refuse_deep_nesting(path, e)
-        raise InputError(f"{path}: not a valid ONNX model: the protobuf does not parse ({_first_line(e)})") from None
+        raise InputError(f"{path}: not a valid ONNX model: the protobuf does not parse ({first_line(e)})") from None
     _require_model(path, model)
     return model
 
@@ -76,7 +76,7 @@ def _parse_text(path: str, data: bytes) -> onnx.ModelProto:
         model = onnx.parser.parse_model(text)
     except Exception as e:  # the parser raises its own error types
         _refuse_deep_nesting(path, e)
-        raise InputError(f"{path}: ONNX text format does not parse: {_first_line(e)}") from None
+        raise InputError(f"{path}: ONNX text format does not parse: {first_line(e)}") from None
     _require_model(path, model)
     return model
 
@@ -92,11 +92,6 @@ def _require_model(path: str, model: onnx.ModelProto) -> None:
 def _refuse_deep_nesting(path: str, e: BaseException) -> None:
     if "MaxDepth" in str(e):  # upb's message for protobuf's nesting limit (100 levels)
         raise InputError(f"{path}: the model nests subgraphs deeper than protobuf can parse") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__
 
 
 def check_tensors(model: onnx.ModelProto, path: str) -> None:
@@ -479,17 +474,3 @@ def _pin(v: Value, spec) -> None:
         raise UsageError(f"--input-shape {spec}: input {v.name!r} has rank {len(v.shape)} {dims.fmt_shape(v.shape)}, "
                          f"but {len(spec.dims)} dims were given")
     v.shape = spec.dims
-
-
-def constant_array(tensor):
-    """The contents of a small attribute tensor as numpy, or None if it is large or unreadable."""
-    n = 1
-    for d in tensor.dims:
-        n *= max(int(d), 0)
-    if n > MAX_FOLD_ELEMENTS or tensor.data_location == onnx.TensorProto.EXTERNAL:
-        return None
-    try:
-        return numpy_helper.to_array(tensor)
-    except Exception:
-        return None
-

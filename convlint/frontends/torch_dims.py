@@ -2,7 +2,7 @@
 
 Each symbol the user names in ``--input-shape`` (``N``, ``H``, ``W``) becomes one backed symbol of a torch
 ``ShapeEnv``; torch calls it ``s0``, ``s17``..., and :class:`SymbolTable` maps it back. A torch size converts to a
-convlint dim (:mod:`convlint.dims`) by substituting the user's symbols and rewriting torch's ``FloorDiv``,
+convlint dim (:mod:`convlint.core.dims`) by substituting the user's symbols and rewriting torch's ``FloorDiv``,
 ``CeilDiv``, ``Mod``... as sympy; a size built on a symbol the user did not name (one convlint made up for an unknown
 size, or one torch made for a data-dependent size) converts to ``None``: unknown, never ``s77``.
 
@@ -28,7 +28,7 @@ import torch
 from torch._guards import GuardSource, Source
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
 
-from .. import dims
+from convlint.core import dims
 
 HINT_BASE, HINT_STEP = 128, 64
 UNKNOWN_HINT = 1009

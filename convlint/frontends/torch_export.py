@@ -22,10 +22,10 @@ import zipfile
 
 import sympy
 
-from .. import dims
-from ..errors import InputError, UsageError
-from ..ir import Graph, Node, Origin, Value
-from .torch_layout import conv_attrs, pool_attrs
+from convlint.core import dims
+from convlint.core.errors import InputError, UsageError
+from convlint.core.ir import Graph, Node, Origin, Value
+from convlint.frontends.torch_layout import conv_attrs, pool_attrs
 
 DTYPES = {1: "uint8", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "float16", 7: "float32", 8: "float64",
           12: "bool", 13: "bfloat16"}

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from .. import conditions, dims
-from ..errors import UsageError
-from ..ir import Graph, Node, Origin, TorchCall, Value
-from . import torch_modules, torch_target, torch_values
-from .torch_dims import SymbolTable, default_hint
-from .torch_trace import Doubt, Tracer
+from convlint.core import conditions, dims
+from convlint.core.errors import UsageError
+from convlint.core.ir import Graph, Node, Origin, TorchCall, Value
+from convlint.frontends import torch_modules, torch_target, torch_values
+from convlint.frontends.torch_dims import SymbolTable, default_hint
+from convlint.frontends.torch_trace import Doubt, Tracer
 
 OPSET = {"": 21}
 MAX_REQUIREMENTS = 8  # size checks in the model's own code followed before the trace gives up

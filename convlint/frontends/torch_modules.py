@@ -21,8 +21,8 @@ import contextlib
 import torch
 from torch import nn
 
-from .. import dims
-from .torch_layout import conv_attrs, pool_attrs
+from convlint.core import compare, dims
+from convlint.frontends.torch_layout import conv_attrs, pool_attrs
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,8 @@ def _mha_pack(m, outs, kwargs):
 
 def _linear_fits(m, x, params) -> bool:
     w, b = params.get("weight"), params.get("bias")
-    return (len(x) >= 1 and w is not None and len(w) == 2 and dims.equal(x[-1], w[1]) is True
-            and (b is None or len(b) == 1 and dims.equal(b[0], w[0]) is True))
+    return (len(x) >= 1 and w is not None and len(w) == 2 and compare.equal(x[-1], w[1]) is True
+            and (b is None or len(b) == 1 and compare.equal(b[0], w[0]) is True))
 
 
 class _Rank:
@@ -206,13 +206,13 @@ def _batch_norm_fits(m, x, params) -> bool:
         m._check_input_dim(_Rank(len(x)))  # the layer's own check (BatchNorm2d: 4-D only)
     except Exception:
         return False
-    if len(x) < 2 or any(s is None or len(s) != 1 or dims.equal(s[0], x[1]) is not True for s in params.values()):
+    if len(x) < 2 or any(s is None or len(s) != 1 or compare.equal(s[0], x[1]) is not True for s in params.values()):
         return False
     if m.training:  # training statistics need more than one value per channel
         rest = 1
         for d in (x[0],) + tuple(x[2:]):
             rest = rest * d
-        return dims.at_least(rest, 2) is True
+        return compare.at_least(rest, 2) is True
     return True
 
 

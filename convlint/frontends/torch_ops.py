@@ -13,9 +13,9 @@ from fractions import Fraction
 
 import torch
 
-from .. import dims
-from ..shapes import as_data
-from .torch_layout import conv_attrs, ntuple, pool_attrs
+from convlint.core import dims
+from convlint.shapes.base import as_data
+from convlint.frontends.torch_layout import conv_attrs, ntuple, pool_attrs
 
 
 def arg(args, kwargs, i: int, name: str, default=None):

@@ -28,11 +28,12 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import InputError, UsageError
-from ..targets import torch_spec
-from . import torch_modules
-from .torch_paths import path_from_traceback
-from .torch_trace import display_path, first_line, is_user_file, user_frame
+from convlint.core.errors import InputError, UsageError
+from convlint.core.words import display_path, first_line
+from convlint.frontends.specs import torch_spec
+from convlint.frontends import torch_modules
+from convlint.frontends.torch_paths import path_from_traceback
+from convlint.frontends.torch_trace import is_user_file, user_frame
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl")
 

@@ -42,9 +42,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from ..ir import Node, Origin, TorchCall, Value
-from ..shapes import SHAPE_FUNCTIONS
-from . import torch_modules, torch_ops, torch_values
+from convlint.core.ir import Node, Origin, TorchCall, Value
+from convlint.core.words import display_path, first_line
+from convlint.shapes import SHAPE_FUNCTIONS
+from convlint.frontends import torch_modules, torch_ops, torch_values
 
 _ORIGINAL_CALL = nn.Module.__call__
 _ACTIVE = []  # the tracer whose trace is running (a stack, for safety)
@@ -97,11 +98,6 @@ class Doubt(BaseException):
     tensor off the meta device), so that the trace is done again on fake tensors."""
 
 
-def first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
-
-
 def is_limitation(e: BaseException) -> bool:
     if type(e).__name__ in _LIMITS:
         return True
@@ -131,18 +127,6 @@ def is_user_file(filename: str) -> bool:
     if filename.startswith(_STDLIB_DIR) and "site-packages" not in filename[len(_STDLIB_DIR):]:
         return False
     return True
-
-
-def display_path(filename: str) -> str:
-    """A file as the user would type it: relative to the working directory when inside it."""
-    try:
-        cwd = os.getcwd()
-    except OSError:
-        return filename
-    full = os.path.abspath(filename)
-    if full.startswith(cwd + os.sep):
-        return os.path.relpath(full, cwd)
-    return filename
 
 
 def user_frame(frame=None, stop=None):
@@ -398,7 +382,7 @@ class Tracer:
     def _branch_followed(self, guards, file, line, code) -> None:
         """A branch of the user's code decided on the user's sizes (``if pad_h:``): the way the trace went holds
         for the sizes that meet the comparison, kept in ``graph.meta["torch_branches"]``, so that a condition found
-        after it can be stated for the sizes that go the other way too (:mod:`convlint.branches`)."""
+        after it can be stated for the sizes that go the other way too (:mod:`convlint.checking.branches`)."""
         parts = [self.table.condition(g.expr) for g in guards]
         if parts and all(p is not None for p in parts):
             self.graph.meta.setdefault("torch_branches", []).append(
@@ -470,7 +454,7 @@ class Tracer:
         return None
 
     def described(self, x):
-        """A call argument as verification replays it (:class:`~convlint.ir.TorchCall`): a tensor as its Value (one
+        """A call argument as verification replays it (:class:`~convlint.core.ir.TorchCall`): a tensor as its Value (one
         not seen before gets a Value of its own, not added to the graph), a symbolic size as its dim."""
         try:
             if isinstance(x, torch.Tensor):

@@ -3,7 +3,7 @@
 Fake tensors carry sizes, not values, so an index built from a size (``torch.arange(T)``, a ``position_ids`` buffer
 sliced to the input's length) would reach an embedding as "unknown". Here the tracer records, for the integer
 tensors it can follow, the smallest and largest element as dims in the user's names (an
-:class:`~convlint.ir.IndexRange`): ``torch.arange`` in all its forms makes one, and the operations that move values
+:class:`~convlint.core.ir.IndexRange`): ``torch.arange`` in all its forms makes one, and the operations that move values
 without changing them carry it on (``expand``, ``unsqueeze``, ``view``, ``repeat``, ``transpose``, slicing, ``.long()``,
 ``.to(dtype)``), or change it the way they change every element (``+``/``-``/``*`` by a number, ``clamp``, ``//``).
 Anything else (two tensors added, a ``cumsum`` of a mask, ids fed as an input) leaves the range unknown, and the rules
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from .. import dims
-from ..ir import IndexRange
+from convlint.core import compare, dims
+from convlint.core.ir import IndexRange
 
 MAX_BUFFER_ELEMENTS = 1_000_000
 _INDEX_DTYPES = (torch.int64, torch.int32)
@@ -230,7 +230,7 @@ def _reshape(c):
         return _moved(r, None)
     n = in_shape[r.axis]
     long = [i for i, d in enumerate(c.shape) if d != 1]
-    if len(long) == 1 and dims.equal(c.shape[long[0]], n) is True:
+    if len(long) == 1 and compare.equal(c.shape[long[0]], n) is True:
         return _moved(r, long[0])
     return _moved(r, None)
 

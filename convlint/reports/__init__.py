@@ -1,10 +1,10 @@
-"""Report formats. Each renders a :class:`~convlint.report.Report` to a string."""
+"""Report formats. Each renders a :class:`~convlint.results.Report` to a string."""
 
 from __future__ import annotations
 
 import os
 
-from ..targets import display_path
+from convlint.core.words import display_path
 
 
 def repo_path(path: str) -> str:

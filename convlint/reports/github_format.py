@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..rule import ERROR, INFO, WARNING
-from ..targets import file_of
-from . import plain_text, repo_path
-from .text_format import summary
+from convlint.rule import ERROR, INFO, WARNING
+from convlint.app.targets import file_of
+from convlint.reports import plain_text, repo_path
+from convlint.reports.text_format import summary
 
 COMMANDS = {ERROR: "error", WARNING: "warning", INFO: "notice"}
 

@@ -14,10 +14,11 @@ import json
 import os
 from urllib.parse import quote
 
-from .. import __version__, registry
-from ..rule import ERROR, INFO, WARNING
-from ..targets import file_of
-from . import plain_text, repo_path
+from convlint.version import __version__
+from convlint.checking import registry
+from convlint.rule import ERROR, INFO, WARNING
+from convlint.app.targets import file_of
+from convlint.reports import plain_text, repo_path
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVELS = {ERROR: "error", WARNING: "warning", INFO: "note"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ..rule import ERROR, INFO, WARNING
+from convlint.rule import ERROR, INFO, WARNING
 
 COLORS = {ERROR: "red", WARNING: "yellow", INFO: "cyan"}
 LABELS = {ERROR: "error", WARNING: "warning", INFO: "note"}

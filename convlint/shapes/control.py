@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import Out, merge_shapes, shape_fn
+from convlint.shapes.base import Out, merge_shapes, shape_fn
 
 
 @shape_fn("If")

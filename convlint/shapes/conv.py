@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import dims
-from . import Out, shape_fn
+from convlint.core import dims
+from convlint.shapes.base import Out, shape_fn
 
 
 @dataclass

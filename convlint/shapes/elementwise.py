@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dims
-from ..dtypes import dtype_name
-from . import Out, broadcast, data_of, input_dtype, same_as_input, shape_fn
+from convlint.core import compare, dims
+from convlint.core.dtypes import dtype_name
+from convlint.shapes.base import Out, broadcast, data_of, input_dtype, same_as_input, shape_fn
 
 UNARY = (
     "Relu", "Sigmoid", "Tanh", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Sign",
@@ -90,7 +90,7 @@ def _divide(a, b):
 def _divide_dims(x, y):
     if type(x) is int and type(y) is int:
         return int(_divide(np.array(x), np.array(y))) if y else None
-    if dims.at_least(x, 0) and dims.at_least(y, 1):
+    if compare.at_least(x, 0) and compare.at_least(y, 1):
         return dims.floordiv(x, y)
     return None
 
@@ -113,11 +113,11 @@ def _not(x):
 
 
 _FOLD.update({
-    "Equal": _comparison(np.equal, dims.equal),
-    "Less": _comparison(np.less, lambda x, y: _not(dims.at_least(x, y))),
-    "Greater": _comparison(np.greater, lambda x, y: _not(dims.at_least(y, x))),
-    "LessOrEqual": _comparison(np.less_equal, lambda x, y: dims.at_least(y, x)),
-    "GreaterOrEqual": _comparison(np.greater_equal, dims.at_least),
+    "Equal": _comparison(np.equal, compare.equal),
+    "Less": _comparison(np.less, lambda x, y: _not(compare.at_least(x, y))),
+    "Greater": _comparison(np.greater, lambda x, y: _not(compare.at_least(y, x))),
+    "LessOrEqual": _comparison(np.less_equal, lambda x, y: compare.at_least(y, x)),
+    "GreaterOrEqual": _comparison(np.greater_equal, compare.at_least),
 })
 COMPARISON = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import Out, axis, input_dtype, shape_fn
+from convlint.shapes.base import Out, axis, input_dtype, shape_fn
 
 
 @shape_fn("BatchNormalization", "InstanceNormalization", "GroupNormalization")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import onnx
 from onnx import numpy_helper
 
-from ..dtypes import dtype_name, onnx_elem_type
-from . import Out
+from convlint.core.dtypes import dtype_name, onnx_elem_type
+from convlint.shapes.base import Out
 
 
 def _type_proto(value, names: dict) -> onnx.TypeProto:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import Out, input_dtype, shape_fn
+from convlint.shapes.base import Out, input_dtype, shape_fn
 
 
 @shape_fn("LSTM", "GRU", "RNN")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import Out, axis, input_dtype, ints_of, shape_fn
+from convlint.shapes.base import Out, axis, input_dtype, ints_of, shape_fn
 
 REDUCE = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")

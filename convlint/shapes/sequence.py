@@ -12,8 +12,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .. import dims
-from . import Out, axis, input_dtype, ints_of, merge_shapes, shape_fn
+from convlint.core import dims
+from convlint.shapes.base import Out, axis, input_dtype, ints_of, merge_shapes, shape_fn
 
 SEQUENCE = "sequence"  # the dtype a sequence value gets; its elements' dtype is in Elements.common
 MAX_ITEMS = 4096
@@ -74,7 +74,7 @@ def _tensor(v) -> Out:
 
 @shape_fn("SequenceEmpty")
 def sequence_empty(node, ctx):
-    from ..dtypes import dtype_name
+    from convlint.core.dtypes import dtype_name
 
     dtype = dtype_name(node.attrs["dtype"]) if "dtype" in node.attrs else "float32"
     return _sequence(node, ctx, Elements((), Out(None, dtype)))

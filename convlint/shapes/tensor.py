@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dims
-from ..dtypes import dtype_name
-from . import Out, as_data, axis, broadcast, data_of, input_dtype, ints_of, shape_fn, unknown_of_rank
+from convlint.core import dims
+from convlint.core.dtypes import dtype_name
+from convlint.shapes.base import Out, as_data, axis, broadcast, data_of, input_dtype, ints_of, shape_fn, unknown_of_rank
 
 MAX_FOLD = 4096
 
@@ -26,7 +26,7 @@ def _small(values) -> bool:
 
 @shape_fn("Constant")
 def constant(node, ctx):
-    from ..frontends.onnx_model import constant_array
+    from convlint.core.onnx_tensors import constant_array
 
     a = node.attrs
     if "value" in a and hasattr(a["value"], "dims"):
@@ -64,7 +64,7 @@ def size(node, ctx):
 
 @shape_fn("ConstantOfShape")
 def constant_of_shape(node, ctx):
-    from ..frontends.onnx_model import constant_array
+    from convlint.core.onnx_tensors import constant_array
 
     target = ints_of(node, 0)
     value = node.attrs.get("value")

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import time
 
-from ..rule import ERROR, WARNING
-from .verdict import CONFIRMED, NOT_REPRODUCED, UNVERIFIABLE, Verification, Witness
+from convlint.rule import ERROR, WARNING
+from convlint.verify.verdict import CONFIRMED, NOT_REPRODUCED, UNVERIFIABLE, Verification, Witness
 
 __all__ = ["verify_findings", "Verification", "Witness", "CONFIRMED", "NOT_REPRODUCED", "UNVERIFIABLE"]
 
@@ -47,7 +47,7 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
         return
     try:
         if runner is None:
-            from .runner import TIMEOUT, shared
+            from convlint.verify.runner import TIMEOUT, shared
 
             runner = shared(TIMEOUT if timeout is None else timeout)
         nodes = list(graph.walk())
@@ -55,13 +55,13 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
         for f in errors:
             f.verification = Verification(UNVERIFIABLE, f"onnxruntime is not usable here ({type(e).__name__}: {e})")
         return
-    from .witness import Upstream
+    from convlint.verify.witness import Upstream
 
     verdicts, upstream, judged = {}, Upstream(), {}
     for f in errors:
         node = _node_of(f, nodes)
         if node is not None and node.torch_call is not None:  # a PyTorch call: PyTorch judges it
-            from .torch_replay import judge
+            from convlint.verify.torch_replay import judge
 
             export = verify_declared(node, runner) if f.evidence.get("replay_declared") else \
                 replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=True)
@@ -96,8 +96,8 @@ def replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=Fal
 def verify_declared(node, runner) -> Verification:
     """Replay the ONNX equivalent of ``node``'s declaration (a PyTorch layer PyTorch refuses to construct, so that
     only its declared arguments exist; see :mod:`.declared`); the verdict says what was replayed."""
-    from .declared import declared_layer
-    from .replay import Unverifiable
+    from convlint.verify.declared import declared_layer
+    from convlint.verify.replay import Unverifiable
 
     try:
         layer, graph, replayed = declared_layer(node)
@@ -129,8 +129,8 @@ def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, s
     undefined, and the inputs named in ``shapes_for`` with those shapes) in ``runner`` and say what onnxruntime made
     of it. With ``export``, the verdict is a statement about a PyTorch layer's export, which PyTorch judges: sizes
     from 2 up (as the PyTorch replay takes them), and a run says what it returned."""
-    from .replay import Unverifiable, build
-    from .runner import CANNOT, RAN
+    from convlint.verify.replay import Unverifiable, build
+    from convlint.verify.runner import CANNOT, RAN
 
     start = time.perf_counter()
     try:

@@ -15,9 +15,9 @@ ONNX equivalent.
 
 from __future__ import annotations
 
-from .. import dims
-from ..ir import Graph, Node, Value
-from .replay import Unverifiable
+from convlint.core import dims
+from convlint.core.ir import Graph, Node, Value
+from convlint.verify.replay import Unverifiable
 
 OPSET = {"": 21}
 

@@ -26,10 +26,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .. import dims
-from ..dtypes import onnx_elem_type
-from . import witness as witness_mod
-from .verdict import Witness
+from convlint.core import dims
+from convlint.core.dtypes import onnx_elem_type
+from convlint.verify import witness as witness_mod
+from convlint.verify.verdict import Witness
 
 REPLAYED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 DEFAULT_OPSET = 17  # for graphs whose front end states none

@@ -2,7 +2,7 @@
 tensors at the witness sizes. A PyTorch model is judged by PyTorch; onnxruntime's verdict on the layer's export is
 kept beside it as a second statement and never overrules it.
 
-A node that stands for a PyTorch call carries it (``node.torch_call``, a :class:`~convlint.ir.TorchCall`: the module
+A node that stands for a PyTorch call carries it (``node.torch_call``, a :class:`~convlint.core.ir.TorchCall`: the module
 or function called, and the call's arguments with each tensor as its Value and each symbolic size as its dim). The
 replay:
 
@@ -41,11 +41,12 @@ import sympy
 import torch
 from torch import nn
 
-from .. import dims
-from ..ir import Value
-from . import witness as witness_mod
-from .replay import MAX_ELEMENTS, Budget, _appearance, in_range
-from .verdict import CONFIRMED, NOT_REPRODUCED, UNVERIFIABLE, Verification, Witness
+from convlint.core import dims
+from convlint.core.ir import Value
+from convlint.core.words import first_line
+from convlint.verify import witness as witness_mod
+from convlint.verify.replay import MAX_ELEMENTS, Budget, _appearance, in_range
+from convlint.verify.verdict import CONFIRMED, NOT_REPRODUCED, UNVERIFIABLE, Verification, Witness
 
 RAN, REFUSED, CANNOT = "ran", "refused", "cannot"
 PYTORCH = "PyTorch"
@@ -137,7 +138,7 @@ def run(node, graph, upstream=None) -> Outcome:
     except _Cannot as e:
         return Outcome(CANNOT, str(e), witness, time.perf_counter() - start)
     except Exception as e:  # a bug of ours must not stop the lint
-        return Outcome(CANNOT, f"the PyTorch replay could not be built ({type(e).__name__}: {_first_line(e)}); this "
+        return Outcome(CANNOT, f"the PyTorch replay could not be built ({type(e).__name__}: {first_line(e)}); this "
                                f"is a bug in convlint", witness, time.perf_counter() - start)
     try:
         with _isolated():
@@ -162,7 +163,7 @@ def construct(node) -> Outcome:
         with _isolated(), torch.device("meta"):
             call.target(*call.args, **kwargs)
     except Exception as e:
-        said = f"{type(e).__name__}: {_first_line(e)}"
+        said = f"{type(e).__name__}: {first_line(e)}"
         if said == node.meta.get("construction_error"):
             return Outcome(REFUSED, said, seconds=time.perf_counter() - start)
         return Outcome(CANNOT, f"constructing {call.target.__name__} again from its declared arguments raised "
@@ -170,17 +171,12 @@ def construct(node) -> Outcome:
     return Outcome(RAN, seconds=time.perf_counter() - start)
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
-
-
 def _refusal(node, e: Exception) -> tuple:
     """``(status, message)`` for an exception from the replayed call: PyTorch refusing it, or PyTorch unable to run
     it here at all (no CPU kernel for a dtype), which says nothing about the layer. A call the trace ran (or did not
     need to run) counts as refused only by the exceptions PyTorch's checks raise; any other (a TypeError, an
     AttributeError) is more likely convlint's replay than the model."""
-    message = _first_line(e)
+    message = first_line(e)
     if isinstance(e, NotImplementedError) or "not implemented for" in message:
         return CANNOT, f"PyTorch cannot run this call on the CPU here ({type(e).__name__}: {message})"
     if not node.meta.get("torch_error") and not isinstance(e, _CHECKS):

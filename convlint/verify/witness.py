@@ -18,9 +18,9 @@ from fractions import Fraction
 
 import sympy
 
-from ..frontends.onnx_model import STANDARD_DOMAINS
-from ..ir import Graph, Node, Value
-from ..propagate import Propagation
+from convlint.core.ir import STANDARD_DOMAINS
+from convlint.core.ir import Graph, Node, Value
+from convlint.shapes.propagate import Propagation
 
 MAX_SIZE = 1 << 20  # a symbol never grows past this while searching
 

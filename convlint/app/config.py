@@ -42,11 +42,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import UsageError
-from . import input_dtypes, input_shapes, registry
-from .registry import code_matches
-from .rule import SEVERITIES
-from .targets import display_path, file_of, model_files
+from convlint.core.errors import UsageError
+from convlint.app import input_dtypes, input_shapes
+from convlint.checking import registry
+from convlint.checking.registry import code_matches
+from convlint.rule import SEVERITIES
+from convlint.app.targets import file_of, model_files
+from convlint.core.words import display_path
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -12,10 +12,10 @@ import functools
 
 import sympy
 
-from . import dims
-from .frontends.onnx_model import STANDARD_DOMAINS
-from .shapes import SHAPE_FUNCTIONS, Out
-from .shapes.onnx_inference import infer as onnx_infer
+from convlint.core import dims
+from convlint.core.ir import STANDARD_DOMAINS
+from convlint.shapes import SHAPE_FUNCTIONS, Out
+from convlint.shapes.onnx_inference import infer as onnx_infer
 
 
 class Propagation:

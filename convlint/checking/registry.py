@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from .rule import CODE_PATTERN, NAME_PATTERN, SEVERITIES, Rule
+from convlint.rule import CODE_PATTERN, NAME_PATTERN, SEVERITIES, Rule
 
 GROUP = "convlint.rules"
 BUILTIN = "convlint"  # the distribution of the built-in rules

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
-from . import dims
-from .errors import UsageError
+from convlint.core import dims
+from convlint.core.errors import UsageError
 
 
 @dataclass(frozen=True)

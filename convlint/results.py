@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .rule import ERROR, SEVERITY_RANK
+from convlint.rule import ERROR, SEVERITY_RANK
+from convlint.version import __version__
 
 
 @dataclass
@@ -62,8 +63,6 @@ class Report:
         return 1 if self.at_or_above(fail_on) else 0
 
     def to_json(self) -> dict:
-        from . import __version__
-
         return {"convlint": __version__, "results": [r.to_json() for r in sorted(self.results, key=lambda r: r.target)]}
 
     def raise_for_errors(self) -> None:

@@ -1,7 +1,7 @@
 """Exact conditions on symbolic sizes: for which values of ``H``, ``W``, ``seq`` does a layer work?
 
 A rule states what must hold as a conjunction of *atoms*; an atom is a disjunction of comparisons ``expr == 0`` or
-``expr >= 0`` over dims (:mod:`convlint.dims`). :func:`solve` answers, exactly and without sampling sizes, whether
+``expr >= 0`` over dims (:mod:`convlint.core.dims`). :func:`solve` answers, exactly and without sampling sizes, whether
 the conjunction holds for every size, for none, or for some, and in the last case states the condition in the
 user's names ("H % 16 == 0", "H >= 32") with the smallest size that satisfies it.
 
@@ -40,7 +40,7 @@ from typing import Optional
 import numpy as np
 import sympy
 
-from . import dims
+from convlint.core import dims
 
 EQ, GE = "==", ">="
 MAX_PERIOD = 4096  # residues per symbol; beyond it a condition is "unknown"

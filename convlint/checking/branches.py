@@ -18,9 +18,9 @@ import re
 
 import sympy
 
-from . import conditions as cond
-from .engine import run_rules
-from .rule import ERROR, INFO
+from convlint.core import conditions as cond
+from convlint.checking.engine import run_rules
+from convlint.rule import ERROR, INFO
 
 MAX_BRANCHES = 3  # branches traced the other way, per model
 

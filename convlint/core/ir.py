@@ -5,7 +5,7 @@ Nodes carry ONNX semantics: ``op`` is an ONNX operator type, ``inputs`` follow t
 front end knows beyond that (the PyTorch module's declared ``in_channels``, its class and source line) goes in
 ``declared`` and ``origin``.
 
-Shapes are tuples of dims (see :mod:`convlint.dims`), or None when even the rank is unknown. ``Value.data`` holds
+Shapes are tuples of dims (see :mod:`convlint.core.dims`), or None when even the rank is unknown. ``Value.data`` holds
 the contents of small shape-level tensors (the output of ``Shape``, a ``Constant`` of indices) as a numpy array,
 of dtype object when it contains symbols; weights are never read to fill it. ``Value.range`` holds what a front end
 knows of an integer tensor's values without holding them (:class:`IndexRange`: ``torch.arange(T)``, a position
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+
+STANDARD_DOMAINS = ("", "ai.onnx")  # the operator domains whose semantics the IR speaks
 
 
 def text(raw: bytes) -> str:

@@ -4,8 +4,7 @@ A dim is an ``int``, a sympy expression over positive integer symbols (``N``, ``
 for unknown. Most dims in real models are ints, so every helper takes the int path first and touches sympy only
 when a symbol is involved. Results that sympy reduces to a number come back as plain ints.
 
-Decisions are three-valued: :func:`equal` answers True (equal for every value of the symbols), False (different
-for every value) or None (it depends, or unknown). Rules report a violation only on a definite answer.
+Comparisons of dims, which need the solver of :mod:`convlint.core.conditions`, are in :mod:`convlint.core.compare`.
 """
 
 from __future__ import annotations
@@ -156,84 +155,6 @@ def product(dims):
         if out is None:
             return None
     return out
-
-
-def equal(a, b):
-    """True if ``a == b`` for every value of the symbols, False if ``a != b`` for every value, else None."""
-    if type(a) is int and type(b) is int:
-        return a == b
-    if a is None or b is None:
-        return None
-    return _sym_equal(a, b)
-
-
-@functools.lru_cache(maxsize=65536)
-def _sym_equal(a, b):
-    diff = a - b
-    zero = diff.is_zero
-    if zero is None and diff.has(sympy.Min, sympy.Max):
-        zero = _exact(diff, "==")
-        if zero is not NotImplemented:
-            return zero
-        zero = None
-    if zero is None:  # sympy's assumptions alone cannot tell; simplify (slow on nested floors) may
-        zero = sympy.simplify(diff).is_zero
-    return None if zero is None else bool(zero)
-
-
-def at_least(a, b):
-    """True if ``a >= b`` for every value of the symbols, False if ``a < b`` for every value, else None."""
-    if type(a) is int and type(b) is int:
-        return a >= b
-    if a is None or b is None:
-        return None
-    return _sym_at_least(a, b)
-
-
-@functools.lru_cache(maxsize=65536)
-def _sym_at_least(a, b):
-    diff = a - b
-    sign = _sign(diff)
-    if sign is None and diff.has(sympy.Min, sympy.Max):
-        sign = _exact(diff, ">=")
-        if sign is not NotImplemented:
-            return sign
-        sign = None
-    if sign is None:  # as in _sym_equal: simplify only when the assumptions cannot tell
-        sign = _sign(sympy.simplify(diff))
-    return sign
-
-
-def _exact(diff, op: str):
-    """Whether ``diff == 0`` (``op`` "==") or ``diff >= 0`` (">=") for every value of the symbols (True), for none
-    (False) or for some (None), decided exactly by :mod:`convlint.conditions` (sympy's assumptions know little of
-    ``Min``/``Max``: ``Min(T, 64) == 65`` is false for every ``T``); NotImplemented when it cannot tell."""
-    from . import conditions  # built on this module
-
-    status = conditions.solve([(conditions.Cmp(diff, op),)]).status
-    return {"always": True, "never": False, "some": None}.get(status, NotImplemented)
-
-
-def _sign(diff):
-    if diff.is_nonnegative:
-        return True
-    if diff.is_negative:
-        return False
-    return None
-
-
-def divisible(a, b):
-    """True if ``b`` divides ``a`` for every value of the symbols, False if for none, else None."""
-    if type(a) is int and type(b) is int:
-        return b != 0 and a % b == 0
-    if a is None or b is None:
-        return None
-    if type(b) is int and b != 0:
-        q = sympy.Rational(1, b) * a
-        if q.is_integer:
-            return True
-        return None
-    return None
 
 
 def symbols_of(*dims) -> list:

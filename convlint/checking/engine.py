@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from . import registry
-from .rule import ALL_OPS, SEVERITY_RANK, WARNING, Finding, location_of
+from convlint.checking import registry
+from convlint.rule import ALL_OPS, SEVERITY_RANK, WARNING, Finding, location_of
 
 
 class RuleContext:
