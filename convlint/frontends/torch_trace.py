@@ -31,7 +31,6 @@ import logging
 import os
 import re
 import sys
-import types
 import warnings
 from collections import Counter
 
@@ -45,6 +44,7 @@ from torch.overrides import TorchFunctionMode
 from convlint.core.ir import Node, Origin, TorchCall, Value
 from convlint.core.words import display_path, first_line
 from convlint.shapes import SHAPE_FUNCTIONS
+from convlint.shapes.propagate import Propagation
 from convlint.frontends import torch_modules, torch_ops, torch_values
 
 _ORIGINAL_CALL = nn.Module.__call__
@@ -53,7 +53,6 @@ _ACTIVE = []  # the tracer whose trace is running (a stack, for safety)
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _CONVLINT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
-SHAPE_CTX = types.SimpleNamespace(opset={"": 21}, ir_version=10, errors=[], fallback_ops=set())
 
 # Exceptions that mean "a shape-only trace cannot follow this", not "PyTorch refuses this model".
 _LIMITS = ("DataDependentOutputException", "DynamicOutputShapeException", "UnsupportedOperatorException",
@@ -284,6 +283,7 @@ class Tracer:
         self.failed_in = None  # the innermost module an exception passed through
         self.base_frame = None  # the frame that runs the trace: call sites are looked for inside it only
         self.specialized = graph.meta.setdefault("torch_specialized", {})  # symbol name -> where torch fixed it
+        self.shapes = Propagation(graph)  # the context of the shape functions that compute a refused call's output
         self._call_guards = 0  # how many guards torch had taken when the call being recorded began
         self._replacements = self._guards = 0
 
@@ -703,7 +703,7 @@ class Tracer:
         if fn is None:
             return None
         try:
-            return [o.shape for o in fn(node, SHAPE_CTX)][:max(len(node.outputs), 1)]
+            return [o.shape for o in fn(node, self.shapes)][:max(len(node.outputs), 1)]
         except Exception:
             return None
 

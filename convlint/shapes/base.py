@@ -1,10 +1,10 @@
-"""What every shape function shares: the registry (:func:`shape_fn`), :class:`Out`, and helpers that read a
-node's inputs."""
+"""What every shape function shares: the registry (:func:`shape_fn`), :class:`Out`, the context it is given
+(:class:`ShapeContext`), and helpers that read a node's inputs."""
 
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Protocol
 
 import numpy as np
 
@@ -19,6 +19,22 @@ class Out(NamedTuple):
     shape: Optional[tuple] = None
     dtype: Optional[str] = None
     data: Optional[np.ndarray] = None
+
+
+class ShapeContext(Protocol):
+    """What a shape function reads beside its node: ``fn(node, ctx)``. Propagation
+    (:class:`~convlint.shapes.propagate.Propagation`) is the context, for ONNX graphs and for the PyTorch trace
+    alike (which computes a refused layer's output with the shape functions)."""
+
+    opset: dict
+    """The model's operator sets, domain -> version (``""`` for ONNX's own)."""
+
+    sequences: dict
+    """What is known of each sequence value's elements, Value -> :class:`~convlint.shapes.sequence.Elements`:
+    written and read by the sequence ops' shape functions."""
+
+    def propagate(self, graph) -> None:
+        """Give every value of ``graph``, a subgraph of the node's (an ``If`` branch, a ``Loop`` body), a shape."""
 
 
 def shape_fn(*ops: str) -> Callable:

@@ -126,7 +126,7 @@ COMPARISON = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And"
           "BitwiseAnd", "BitwiseOr", "BitwiseXor", *COMPARISON)
 def binary(node, ctx):
     present = [v for v in node.inputs if v is not None]
-    if node.op == "PRelu" or getattr(ctx, "opset", {}).get("", 21) < 7:
+    if node.op == "PRelu" or ctx.opset.get("", 21) < 7:
         # The slope broadcasts into X; before opset 7 every operand broadcasts into the first (attribute `broadcast`).
         shape = present[0].shape if present else None
     else:

@@ -19,12 +19,14 @@ from convlint.shapes.onnx_inference import infer as onnx_infer
 
 
 class Propagation:
-    """Runs shape functions over a graph and its subgraphs; the ``ctx`` a shape function receives."""
+    """Runs shape functions over a graph and its subgraphs; the ``ctx`` a shape function receives
+    (:class:`~convlint.shapes.base.ShapeContext`)."""
 
     def __init__(self, root):
         self.root = root
         self.opset = root.opset
         self.ir_version = root.ir_version
+        self.sequences = {}
         self.errors = root.meta.setdefault("shape_errors", [])
         self.fallback_ops = root.meta.setdefault("onnx_inferred_ops", set())
 

@@ -1,8 +1,8 @@
 """Sequence ops: a sequence value has no tensor shape, so its elements are tracked beside the graph.
 
-``graph.meta["sequences"]`` (of the root graph) maps each sequence Value to :class:`Elements`: the element of each
-position when the count and order are known, and in any case what every element has in common. ``SequenceAt``
-then gives the exact element where the position is known, and the common shape otherwise.
+``ctx.sequences`` (:class:`~convlint.shapes.base.ShapeContext`) maps each sequence Value to :class:`Elements`: the
+element of each position when the count and order are known, and in any case what every element has in common.
+``SequenceAt`` then gives the exact element where the position is known, and the common shape otherwise.
 """
 
 from __future__ import annotations
@@ -26,13 +26,9 @@ class Elements(NamedTuple):
     common: Out  # the shape (merged over every element) and dtype all elements share
 
 
-def _table(ctx) -> dict:
-    return ctx.root.meta.setdefault("sequences", {})
-
-
 def elements_of(node, i: int, ctx) -> Elements:
     v = node.input(i)
-    found = _table(ctx).get(v) if v is not None else None
+    found = ctx.sequences.get(v) if v is not None else None
     return found if found is not None else Elements(None, Out())
 
 
@@ -53,7 +49,7 @@ def _elements(items, common=None) -> Elements:
 
 
 def _sequence(node, ctx, elements: Elements) -> list:
-    _table(ctx)[node.outputs[0]] = elements
+    ctx.sequences[node.outputs[0]] = elements
     return [Out(None, SEQUENCE)]
 
 
