@@ -70,7 +70,7 @@ def test_exported_model_lints_clean_in_the_users_dim_names(exported, exporter, n
     assert report.input_errors == []
     assert [(f.rule, f.node, f.message) for f in report.errors] == []
     graph = propagated(path)
-    assert graph.meta["shape_errors"] == []
+    assert graph.shape_errors == []
     fixed = {d: v for d, v in example_sizes(case).items() if d in case.specialized.get(exporter, ())}
     got = {v.name: v.shape for v in graph.outputs}
     for output, want in case.outputs.items():

@@ -91,7 +91,7 @@ def _shape_errors(path):
     except InputError:
         return []
     propagate(graph)
-    return graph.meta.get("shape_errors", [])
+    return graph.shape_errors
 
 
 # --- byte mutations ----------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_backend_model_lints_without_errors(rel):
     assert report.input_errors == []
     assert [(f.rule, f.node, f.message) for f in report.errors] == []
     graph = propagated(path)
-    assert graph.meta["shape_errors"] == []
+    assert graph.shape_errors == []
 
 
 def _feeds(path: str, model: onnx.ModelProto) -> dict:

@@ -160,7 +160,7 @@ def test_symbolic_shapes_are_exact_and_match_onnxruntime(name):
     opset, text, expected, runs = CASES[name]
     model = model_of(opset, text)
     graph = propagated(model)
-    assert graph.meta["shape_errors"] == []
+    assert graph.shape_errors == []
     for value, want in expected.items():
         got = graph.values[value].shape
         want = parse_shape(want)

@@ -193,7 +193,7 @@ def test_torch_node_described_in_onnx_terms_replays_with_the_modules_tensors():
     graph = Graph(nodes=[conv], inputs=[x], outputs=[out], opset={"": 17},
                   values={v.name: v for v in (x, weight, bias, out)})
     tensors = {weight: np.ones((4, 3, 3, 3), np.float32)}  # the bias is on the meta device: None
-    graph.meta["tensor_data"] = tensors.get
+    graph.tensor_data = tensors.get
     propagate(graph)
     findings = run_rules(graph, [RULES["CL101"]()])
     verify_findings(graph, findings)
@@ -374,7 +374,7 @@ def test_a_broken_front_end_source_does_not_abort_the_lint():
 
     def broken(value):
         raise RuntimeError("tensor store went away")
-    graph.meta["tensor_data"] = broken  # a weight this large is never read by the analysis, so the replay asks
+    graph.tensor_data = broken  # a weight this large is never read by the analysis, so the replay asks
     findings = run_rules(graph, [RULES["CL101"]()])
     verify_findings(graph, findings)
     (f,) = findings

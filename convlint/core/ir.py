@@ -172,6 +172,16 @@ class Graph:
     # Facts a rule may report; the front end records them without judging.
     undefined: list = field(default_factory=list)  # (node, input name) pairs whose input nothing defines
     cyclic: list = field(default_factory=list)  # nodes on or behind a cycle, left without shapes
+    propagated: bool = False
+    """Every value has its final shape: set by the PyTorch front ends, which take the shapes from torch, and by
+    propagation on a subgraph its owner's shape function has done; propagation leaves such a graph alone."""
+    shape_errors: list = field(default_factory=list)
+    """``(node name, op, error)`` for each shape function that raised, on the root graph: a bug of convlint's, never
+    the user's. Written by propagation; the node's outputs stay unknown."""
+    tensor_data: Optional[Callable[["Value"], Any]] = None
+    """A weight's contents for verification's replay, which replays a layer with its own tensors: Value -> an
+    ``onnx.TensorProto`` or a numpy array, None when not at hand. The ONNX front end gives the initializers whose
+    bytes are in the model file, on the root graph; never external data."""
     meta: dict = field(default_factory=dict)
 
     def walk(self):

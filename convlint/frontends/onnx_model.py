@@ -184,8 +184,7 @@ def load_proto(model: onnx.ModelProto, path: str, input_shapes=()) -> Graph:
     builder = GraphBuilder(path, opset)
     graph = builder.build(model.graph)
     graph.ir_version = model.ir_version
-    graph.meta["tensor_data"] = builder.embedded.get  # Value -> its TensorProto, for verification's replay
-    graph.meta["functions"] = {(f.domain, f.name) for f in model.functions}
+    graph.tensor_data = builder.embedded.get
     apply_input_shapes(graph, input_shapes)
     return graph
 
@@ -260,13 +259,13 @@ class GraphBuilder:
             scope[vi.name] = v
             g.inputs.append(v)
         declared = {vi.name: vi for vi in gp.output}
-        order = self._order(gp, g)
-        for idx in g.meta.get("cyclic_indices", ()):
+        order, cyclic = self._order(gp, g)
+        for idx in cyclic:
             for name in gp.node[idx].output:
                 if name:
                     scope[name] = Value(name)
         for idx in order:
-            g.nodes.append(self._node(gp.node[idx], idx, g))
+            g.nodes.append(self._node(gp.node[idx], g, idx in cyclic))
         for name, vi in declared.items():
             v = self._lookup(g, name)
             if v is None:
@@ -284,8 +283,9 @@ class GraphBuilder:
             g = g.parent
         return None
 
-    def _order(self, gp, g: Graph) -> list:
-        """Node indices in an order where every value is defined before use; nodes on a cycle go last."""
+    def _order(self, gp, g: Graph) -> tuple:
+        """(node indices in an order where every value is defined before use, the indices of the nodes on or
+        behind a cycle, which go last)."""
         known = set(g.values)
         nodes = gp.node
         produced_by = {}
@@ -304,7 +304,7 @@ class GraphBuilder:
                 break
             seen.update(n.output)
         if ready:
-            return list(range(len(nodes)))
+            return list(range(len(nodes))), set()
         # Kahn's algorithm over the dependencies inside this graph.
         waiting = [0] * len(nodes)
         users = {}
@@ -324,10 +324,9 @@ class GraphBuilder:
                     order.append(u)
         placed = set(order)
         rest = [i for i in range(len(nodes)) if i not in placed]
-        g.meta["cyclic_indices"] = set(rest)
-        return order + rest
+        return order + rest, set(rest)
 
-    def _node(self, np_, idx: int, g: Graph) -> Node:
+    def _node(self, np_, g: Graph, cyclic: bool) -> Node:
         inputs = []
         missing = []
         for name in np_.input:
@@ -340,7 +339,6 @@ class GraphBuilder:
                 missing.append(name)
             inputs.append(v)
         outputs = []
-        cyclic = idx in g.meta.get("cyclic_indices", ())
         for name in np_.output:
             v = g.values.get(name) if cyclic and name else None
             if v is None:
@@ -357,7 +355,7 @@ class GraphBuilder:
         node.attrs, subgraph_protos = _attributes(np_)
         for key, sub in subgraph_protos.items():
             node.subgraphs[key] = self.build(sub, parent=g, owner=node)
-        if idx in g.meta.get("cyclic_indices", ()):
+        if cyclic:
             g.cyclic.append(node)
         return node
 

@@ -72,8 +72,7 @@ class ExportReader:
     def __init__(self, path, gm, input_shapes):
         self.path = path
         self.gm = gm
-        self.graph = Graph(opset={"": 21}, file=path)
-        self.graph.meta["propagated"] = True
+        self.graph = Graph(opset={"": 21}, file=path, propagated=True)
         self.graph.meta["torch_trace"] = None
         self.tensor_meta = gm["graph"]["tensor_values"]
         self.sym_ints = gm["graph"].get("sym_int_values", {})

@@ -47,8 +47,7 @@ def load(target, input_shapes=(), input_dtypes=(), weights=None, trust_pickle=Fa
 
 
 def _new_graph(file) -> Graph:
-    g = Graph(opset=dict(OPSET), file=file)
-    g.meta["propagated"] = True
+    g = Graph(opset=dict(OPSET), file=file, propagated=True)
     g.meta["torch_trace"] = None
     g.meta["torch_requirements"] = []  # size checks of the model's own code, each with its verdict
     return g

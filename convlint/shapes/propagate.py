@@ -2,8 +2,8 @@
 
 Nodes are visited in the order the front end gives (definitions before uses). Each node's outputs come from its
 shape function (:mod:`convlint.shapes`), else from onnx's per-node inference for standard ops, else stay unknown
-(custom domains). A shape function that fails leaves its outputs unknown and is recorded in
-``graph.meta["shape_errors"]``; that is a bug of ours, never the user's.
+(custom domains). A shape function that fails leaves its outputs unknown and is recorded in the root graph's
+``shape_errors``; that is a bug of ours, never the user's.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ class Propagation:
         self.opset = root.opset
         self.ir_version = root.ir_version
         self.sequences = {}
-        self.errors = root.meta.setdefault("shape_errors", [])
-        self.fallback_ops = root.meta.setdefault("onnx_inferred_ops", set())
+        self.errors = root.shape_errors
 
     def propagate(self, graph) -> None:
         cyclic = {id(n) for n in graph.cyclic}
@@ -44,7 +43,7 @@ class Propagation:
             v.dtype = o.dtype
             v.data = _clean_data(o.data)
         for sub in node.subgraphs.values():
-            if not sub.meta.get("propagated"):
+            if not sub.propagated:
                 self.propagate(sub)
 
     def infer(self, node) -> list:
@@ -57,9 +56,8 @@ class Propagation:
                     self.errors.append((node.name, node.op, f"{type(e).__name__}: {e}"))
                     return [Out() for _ in node.outputs]
                 for sub in node.subgraphs.values():
-                    sub.meta["propagated"] = True
+                    sub.propagated = True
                 return outs + [Out()] * (len(node.outputs) - len(outs))
-            self.fallback_ops.add(node.op)
             return onnx_infer(node, self.opset, self.ir_version)
         return [Out() for _ in node.outputs]
 
@@ -131,6 +129,6 @@ def _clean_data(data):
 def propagate(graph) -> None:
     """Give every value of ``graph`` (and its subgraphs) a shape, in place. A graph whose front end already knows
     every shape (the PyTorch front end, which traces them) is marked ``propagated`` and left as it is."""
-    if graph.meta.get("propagated"):
+    if graph.propagated:
         return
     Propagation(graph).propagate(graph)

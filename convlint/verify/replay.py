@@ -6,7 +6,7 @@ in ONNX terms. Each input of the layer becomes:
 
 - an initializer with known contents when the analysis has them (``Value.data``: a ``Reshape``'s shape, say, with
   the witness values in place of symbols);
-- an initializer holding the layer's own tensor when the front end has it: ``graph.meta["tensor_data"]`` maps a
+- an initializer holding the layer's own tensor when the front end has it: the root graph's ``tensor_data`` maps a
   Value to a numpy array or an ``onnx.TensorProto`` (the ONNX front end gives the initializers embedded in the file,
   never external data; a PyTorch front end gives the module's tensors, or None for those on the meta device);
 - an initializer of seeded random data of the value's shape for any other constant (an external weight, a weight
@@ -67,7 +67,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
     produced = {id(o) for n in nodes for o in n.outputs}
     absent = set(undefined)
 
-    source = root.meta.get("tensor_data")
+    source = root.tensor_data
     read, roles, tensors, shapes = [], {}, {}, {}
     fresh = set()
     upstream = upstream or witness_mod.Upstream()
