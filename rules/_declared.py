@@ -1,7 +1,7 @@
 """What the declared-versus-actual rules share: a PyTorch module's own parameters next to what it declares.
 
 The PyTorch front end puts a module's declared attributes in ``node.declared`` and its parameters and buffers, with
-their actual shapes, in ``node.meta["params"]``. A module called several times is checked once, on its first call.
+their actual shapes, in ``node.facts.params``. A module called several times is checked once, on its first call.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ class DeclaredRule(Rule):
 
 def module_node(node) -> bool:
     """A PyTorch module's node, on its first call (or never called): the one to check declarations on."""
-    return bool(node.declared) and "params" in node.meta and not node.meta.get("repeat_call")
+    return bool(node.declared) and node.facts.params is not None and not node.facts.repeat_call
 
 
 def shape_of(node, name):
-    v = node.meta["params"].get(name)
+    v = node.facts.params.get(name)
     return None if v is None else v.shape
 
 

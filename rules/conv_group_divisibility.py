@@ -60,7 +60,7 @@ class ConvGroupDivisibility(Rule):
     TORCH_INVALID = [TorchExample(_gray_input_grouped_conv, "N,1,H,W")]
 
     def check(self, node, ctx):
-        if node.declared and not node.meta.get("repeat_call"):
+        if node.declared and not node.facts.repeat_call:
             declared = list(self._declared(node))
             if declared:
                 yield from declared
@@ -91,8 +91,8 @@ class ConvGroupDivisibility(Rule):
             n = d.get(attr)
             if type(n) is not int or n % groups == 0:
                 continue
-            refused = node.meta.get("construction_error")
-            why = f", so PyTorch refuses to build it ({refused})" if refused else ""
+            refused = node.facts.refusal
+            why = f", so PyTorch refuses to build it ({refused.message})" if refused and refused.construction else ""
             lower = n // groups * groups
             options = " or ".join(str(m) for m in sorted({lower, lower + groups}) if m)
             yield self.finding(node, f"declared {attr}={n} is not divisible by groups={groups}: each of the {groups} "

@@ -96,7 +96,7 @@ class NormDeclaredMismatch(DeclaredRule):
         wrong = wrong_shapes(node, {n: size for n in names})
         if not wrong:
             return
-        fine = [n for n in names if n not in {w[0] for w in wrong} and node.meta["params"].get(n) is not None]
+        fine = [n for n in names if n not in {w[0] for w in wrong} and node.facts.params.get(n) is not None]
         also = f" ({', '.join(fine)} still {'has' if len(fine) == 1 else 'have'} the declared shape)" if fine else ""
         yield self.finding(node, f"{replaced(w[0] for w in wrong)} — declared {declared_text(node, *said)}, but "
                                  f"{listed(wrong)}{also}",

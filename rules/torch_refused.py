@@ -63,11 +63,11 @@ class TorchRefused(Rule):
     TORCH_INVALID = [TorchExample(_unflatten_mismatch, "N,L,20"), TorchExample(_bad_padding_mode)]
 
     def check(self, node, ctx):
-        error = node.meta.get("torch_error")
-        if not error or not node.meta.get("torch_error_certain"):
+        refusal = node.facts.refusal
+        if refusal is None or not refusal.certain:
             return
-        sizes = node.meta.get("torch_error_sizes")
-        if node.meta.get("construction_error"):
+        error, sizes = refusal.message, refusal.sizes
+        if refusal.construction:
             message = f"PyTorch refuses to construct this layer: {error}"
             hint = "fix the layer's arguments; nothing after it could be built or checked"
         elif sizes:

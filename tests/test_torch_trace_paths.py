@@ -65,7 +65,7 @@ def listing(graph) -> list:
         return None if v is None else (v.name, v.shape, v.dtype)
 
     nodes = [(n.op, n.name, [value(v) for v in n.inputs], [value(v) for v in n.outputs], n.attrs, n.declared,
-              n.origin, {k: v for k, v in n.meta.items() if k != "params"}) for n in graph.nodes]
+              n.origin, n.facts.refusal, n.facts.repeat_call, n.facts.params is None) for n in graph.nodes]
     return [nodes, [value(v) for v in graph.inputs], [value(v) for v in graph.outputs], graph.meta]
 
 

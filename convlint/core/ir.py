@@ -3,7 +3,8 @@
 Nodes carry ONNX semantics: ``op`` is an ONNX operator type, ``inputs`` follow the operator's input order and
 ``attrs`` its attributes, so a rule for ``Conv`` is written once for ONNX models and PyTorch modules alike. What a
 front end knows beyond that (the PyTorch module's declared ``in_channels``, its class and source line) goes in
-``declared`` and ``origin``.
+``declared`` and ``origin``, and the rest of what a PyTorch front end saw (a module's actual parameters, PyTorch's
+refusal of a call) in :class:`NodeFacts`.
 
 Shapes are tuples of dims (see :mod:`convlint.core.dims`), or None when even the rank is unknown. ``Value.data`` holds
 the contents of small shape-level tensors (the output of ``Shape``, a ``Constant`` of indices) as a numpy array,
@@ -78,6 +79,41 @@ class TorchCall:
         return cls(target, walk(tuple(args)), walk(dict(kwargs)))
 
 
+@dataclass
+class Refusal:
+    """PyTorch refusing a call, or a layer's construction, as the PyTorch front end saw it. CL011 (torch-refused)
+    reports it; verification weighs PyTorch's verdict on the call replayed alone against it."""
+
+    message: str
+    """PyTorch's words (their first line), with torch's symbols renamed to the user's."""
+    certain: bool = True
+    """False when an input's size is one convlint made up (an earlier refused call's), so the refusal proves nothing."""
+    sizes: dict = field(default_factory=dict)
+    """The user's symbols torch compared to decide the refusal, each with the example value it had then: the refusal
+    holds for those sizes only. Empty when it holds for every size."""
+    construction: bool = False
+    """The layer's constructor refused it: the node stands for the construction, and nothing was traced."""
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the PyTorch front ends know of a node beyond its ONNX semantics, for the rules and verification (its
+    declared attributes are in ``Node.declared``, the call it stands for in ``Node.torch_call``). Written by the
+    front end when it makes the node, and replaced (never changed: the empty record is shared) when it learns more.
+    An ONNX node has none of them: it keeps the shared empty :data:`NO_FACTS`."""
+
+    params: Optional[dict] = None
+    """A PyTorch module's own parameters and buffers, name -> Value with the actual shape, which the
+    declared-versus-actual rules compare with ``Node.declared``; None on a node that is no module's."""
+    repeat_call: bool = False
+    """A module's second or later call: its declaration is checked on its first call only."""
+    refusal: Optional[Refusal] = None
+    """PyTorch's refusal of the call or of the layer's construction, when it refused."""
+
+
+NO_FACTS = NodeFacts()
+
+
 class Value:
     """A tensor in the graph: a graph input, a weight, or a node output."""
 
@@ -121,8 +157,8 @@ class Value:
 class Node:
     """One operation: an ONNX node, or a PyTorch module call or tensor operation described as its ONNX equivalent."""
 
-    __slots__ = ("op", "domain", "name", "inputs", "outputs", "attrs", "declared", "origin", "subgraphs", "meta", "proto",
-                 "torch_call")
+    __slots__ = ("op", "domain", "name", "inputs", "outputs", "attrs", "declared", "origin", "subgraphs", "facts",
+                 "proto", "torch_call")
 
     def __init__(self, op: str, name: str, inputs, outputs, attrs=None, *, domain: str = "", origin: Origin = None,
                  declared=None, subgraphs=None, proto=None):
@@ -135,7 +171,7 @@ class Node:
         self.declared: dict[str, Any] = declared or {}
         self.origin = origin
         self.subgraphs: dict[str, Graph] = subgraphs or {}
-        self.meta: dict[str, Any] = {}
+        self.facts = NO_FACTS  # what a PyTorch front end knows of it beyond ONNX's terms (see NodeFacts)
         self.proto = proto  # the onnx NodeProto, for ONNX models
         self.torch_call: Optional[TorchCall] = None  # the PyTorch call it stands for, for verification's replay
         for out in self.outputs:

@@ -227,9 +227,7 @@ class ExportReader:
         base = module if module and op in _LAYER_OPS else n.get("name") or op_name
         self.names[base] = self.names.get(base, 0) + 1
         name = base if self.names[base] == 1 else f"{base}#{self.names[base]}"
-        node = Node(op, name, inputs, outputs, attrs, origin=origin)
-        node.meta["module"] = module
-        return node
+        return Node(op, name, inputs, outputs, attrs, origin=origin)
 
 
 _LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "LayerNormalization",

@@ -24,7 +24,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from convlint.core import conditions, dims
 from convlint.core.errors import UsageError
-from convlint.core.ir import Graph, Node, Origin, TorchCall, Value
+from convlint.core.ir import Graph, Node, NodeFacts, Origin, Refusal, TorchCall, Value
 from convlint.frontends import torch_modules, torch_target, torch_values
 from convlint.frontends.torch_dims import SymbolTable, default_hint
 from convlint.frontends.torch_trace import Doubt, Tracer
@@ -61,7 +61,7 @@ def construction_graph(failure) -> Graph:
     op = failure.kind.op if failure.kind is not None else f"torch.{failure.module_class}"
     node = Node(op, name, [], [], {}, origin=Origin("torch", failure.file, failure.line, failure.module_path, failure.module_class),
                 declared=failure.declared)
-    node.meta.update(torch_error=failure.error, torch_error_certain=True, construction_error=failure.error)
+    node.facts = NodeFacts(refusal=Refusal(failure.error, construction=True))
     if failure.kind is not None and failure.module_type is not None:  # PyTorch constructs it again to judge it
         node.torch_call = TorchCall(failure.module_type, (), dict(failure.declared))
     graph.nodes.append(node)
@@ -187,8 +187,6 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_
                 continue
             kind = found[0]
             node = tracer.module_node(m, kind, path, [None] * kind.data_inputs, walk=False)
-            node.meta["repeat_call"] = False
-            node.meta["not_called"] = True
             graph.nodes.append(node)
     if stopped is not None:
         stopped.setdefault("model", type(model).__name__)

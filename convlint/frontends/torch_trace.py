@@ -10,7 +10,7 @@ code and the module path:
 - a ``TorchFunctionMode`` records tensor operations (``torch.cat``, ``x.view``, ``+``, ``F.conv2d``...) as nodes.
 
 Recovery: when PyTorch refuses a call (a layer whose input does not fit its weight), the refusal is recorded on the
-node (``node.meta["torch_error"]``), the output shape the weight implies comes from convlint's shape functions, a
+node (``node.facts.refusal``), the output shape the weight implies comes from convlint's shape functions, a
 fake tensor of that shape is handed back, and the forward goes on: every fault comes out in one run, and the rules
 judge. A call convlint cannot step over, or code that needs tensor values, stops the trace; what stopped it goes in
 ``graph.meta["torch_trace"]``. Where torch fixes one of the user's symbols to its example value (a size computed in
@@ -26,6 +26,7 @@ the first refusal, stop or tensor made off the meta device it raises :class:`Dou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import linecache
 import logging
 import os
@@ -41,7 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from convlint.core.ir import Node, Origin, TorchCall, Value
+from convlint.core.ir import Node, NodeFacts, Origin, Refusal, TorchCall, Value
 from convlint.core.words import display_path, first_line
 from convlint.shapes import SHAPE_FUNCTIONS
 from convlint.shapes.propagate import Propagation
@@ -575,15 +576,15 @@ class Tracer:
         data = [self.value_of(a) for a in args if isinstance(a, torch.Tensor)]
         node = Node(f"torch.{cls}", self.name(path or self.root_name), data, [],
                     {}, origin=self.origin(path, cls, self._caller_of_call(), module))
-        node.meta["module"] = path
         node.torch_call = TorchCall.of(module, args, kwargs, self.described)
         self.graph.nodes.append(node)
         self._check_requirement(node, e, self._call_guards)
         self._note_refusal(node, e)
-        raise TraceStop(f"PyTorch refused {cls}: {node.meta['torch_error']}", dict(self._where(node), kind="refused"))
+        raise TraceStop(f"PyTorch refused {cls}: {node.facts.refusal.message}", dict(self._where(node), kind="refused"))
 
-    def module_node(self, module, kind, path, data, caller=None, walk=True) -> Node:
-        """The node for one call of ``module`` (``data``: the Values of its tensor inputs; Nones when not called)."""
+    def module_node(self, module, kind, path, data, caller=None, walk=True, repeat=False) -> Node:
+        """The node for one call of ``module`` (``data``: the Values of its tensor inputs; Nones when not called;
+        ``repeat``: not its first call)."""
         own = torch_modules.own_tensors(module)
         params = {}
         for pname, t in own.items():
@@ -607,8 +608,7 @@ class Tracer:
         node = Node(op, name, list(data) + inputs, [], attrs,
                     origin=self.origin(path, type(module).__name__, caller, module, walk),
                     declared=torch_modules.declared(module, kind))
-        node.meta["params"] = params
-        node.meta["module"] = path
+        node.facts = NodeFacts(params=params, repeat_call=repeat)
         return node
 
     def leaf(self, module, kind, path, args, kwargs):
@@ -620,10 +620,9 @@ class Tracer:
             unbatched = True  # (C, H, W) into a 2-D layer: described as a batch of one
             v = data[0]
             data[0] = Value(v.name, (1,) + tuple(v.shape), v.dtype)
-        node = self.module_node(module, kind, path, data, caller)
-        node.torch_call = TorchCall.of(module, args, kwargs, self.described)
         self.calls[id(module)] += 1
-        node.meta["repeat_call"] = self.calls[id(module)] > 1
+        node = self.module_node(module, kind, path, data, caller, repeat=self.calls[id(module)] > 1)
+        node.torch_call = TorchCall.of(module, args, kwargs, self.described)
         self.graph.nodes.append(node)
         self._call_guards = len(self.table.env.guards)
         refusal = kind.refuses(module, args) if kind.refuses else None
@@ -650,7 +649,7 @@ class Tracer:
         if kind.fits is None or kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor):
             return False
         x = node.inputs[0]
-        params = {n: p for n, p in node.meta["params"].items() if n in kind.params}
+        params = {n: p for n, p in node.facts.params.items() if n in kind.params}
         if x is None or x.shape is None or any(p.shape is None or p.dtype != x.dtype for p in params.values()):
             return False
         return kind.fits(module, tuple(x.shape), {n: p.shape for n, p in params.items()}) and args[0].is_contiguous()
@@ -688,7 +687,7 @@ class Tracer:
             shapes = self._shape_fn(node)
         if shapes is None or any(s is None for s in shapes):
             raise TraceStop("convlint cannot work out this layer's output size from what reaches it",
-                            dict(where, kind="refused" if "torch_error" in node.meta else "limit"))
+                            dict(where, kind="refused" if node.facts.refusal is not None else "limit"))
         if unbatched:
             shapes = [s[1:] for s in shapes]
         x = tensors[0] if tensors else None
@@ -735,11 +734,9 @@ class Tracer:
         data = [v for v in node.inputs if v is not None and not v.is_param]
         unknown = any(v.shape is None or None in v.shape for v in data)
         message = self.table.rename(first_line(e))
-        node.meta["torch_error"] = message
-        node.meta["torch_error_certain"] = not unknown
         decided = [] if every_size else self._sizes_decided(message)
-        if decided:
-            node.meta["torch_error_sizes"] = {name: self.table.hint(name) for name in decided}
+        node.facts = dataclasses.replace(node.facts, refusal=Refusal(
+            message, certain=not unknown, sizes={name: self.table.hint(name) for name in decided}))
 
     def _where(self, node) -> dict:
         o = node.origin
@@ -789,7 +786,6 @@ class Tracer:
         op, attrs, inputs = built
         node = Node(op, self.name(f"{scope}.{name}" if scope else name), inputs, [], attrs,
                     origin=self._op_origin(scope))
-        node.meta["module"] = scope
         node.torch_call = TorchCall.of(func, args, kwargs, self.described) if func is not None else None
         self.graph.nodes.append(node)
         return node

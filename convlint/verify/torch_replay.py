@@ -85,12 +85,12 @@ def judge(finding, node, graph, upstream, cache: dict, export: Optional[Verifica
         return verdict(UNVERIFIABLE, out.message)
     if built:
         return verdict(UNVERIFIABLE, f"PyTorch refused to construct this layer while the model was built "
-                                     f"(\"{node.meta.get('construction_error')}\"), but constructs {shown}")
+                                     f"(\"{node.facts.refusal.message}\"), but constructs {shown}")
     on = out.witness.describe()
-    traced = node.meta.get("torch_error")
-    if traced:
-        return verdict(UNVERIFIABLE, f'PyTorch refused this call while tracing ("{traced}"), but runs it alone on '
-                                     f'{on}, so the replay cannot decide')
+    refused = node.facts.refusal
+    if refused is not None:
+        return verdict(UNVERIFIABLE, f'PyTorch refused this call while tracing ("{refused.message}"), but runs it '
+                                     f'alone on {on}, so the replay cannot decide')
     if finding.evidence.get("not_replayable"):
         return verdict(UNVERIFIABLE, f"PyTorch runs this layer alone on {on}; the finding is about the module's "
                                      f"declaration, which running the layer does not show")
@@ -164,7 +164,7 @@ def construct(node) -> Outcome:
             call.target(*call.args, **kwargs)
     except Exception as e:
         said = f"{type(e).__name__}: {first_line(e)}"
-        if said == node.meta.get("construction_error"):
+        if node.facts.refusal is not None and said == node.facts.refusal.message:
             return Outcome(REFUSED, said, seconds=time.perf_counter() - start)
         return Outcome(CANNOT, f"constructing {call.target.__name__} again from its declared arguments raised "
                                f"{said}, not what constructing the layer raised", seconds=time.perf_counter() - start)
@@ -179,7 +179,7 @@ def _refusal(node, e: Exception) -> tuple:
     message = first_line(e)
     if isinstance(e, NotImplementedError) or "not implemented for" in message:
         return CANNOT, f"PyTorch cannot run this call on the CPU here ({type(e).__name__}: {message})"
-    if not node.meta.get("torch_error") and not isinstance(e, _CHECKS):
+    if node.facts.refusal is None and not isinstance(e, _CHECKS):
         return CANNOT, f"the PyTorch replay raised {type(e).__name__}: {message}, which the trace did not"
     return REFUSED, message
 
