@@ -79,14 +79,14 @@ class ModelSizeCheck(Rule):
     TORCH_INVALID = [TorchExample(_fixed_height, "N,3,H,W"), TorchExample(_square_only, "N,3,H,W")]
 
     def check_graph(self, graph, ctx):
-        for req in graph.meta.get("torch_requirements", ()):
-            verdict, together = req["verdict"], req.get("together")
-            check = f"`{req['code']}`" if req.get("code") else "a check"
-            if req.get("by") == "PyTorch":
+        for req in graph.trace.requirements if graph.trace is not None else ():
+            verdict, together = req.verdict, req.together
+            check = f"`{req.code}`" if req.code else "a check"
+            if req.by == "PyTorch":
                 check = f"PyTorch's check on the call {check}"
             else:
                 check = f"the model's own check {check}"
-            said = f': "{req["message"]}"' if req.get("message") else ""
+            said = f': "{req.message}"' if req.message else ""
             if verdict.never:
                 f = self.finding(None, f"{check} passes for no input size{said}",
                                  "the check can never pass: fix the check or the sizes it compares", ERROR)
@@ -99,9 +99,9 @@ class ModelSizeCheck(Rule):
                                  f"feed inputs that meet it (smallest: {verdict.example_text()}); the layers after it "
                                  f"were checked for sizes that meet it", WARNING, condition=verdict.condition)
             else:
-                f = self.finding(None, f"{check} needs {req['requirement']}, which convlint "
+                f = self.finding(None, f"{check} needs {req.relation}, which convlint "
                                        f"cannot solve for the input sizes{said}",
                                  "pin the sizes with --input-shape to check them", INFO)
-            f.location = {k: v for k, v in (("file", req.get("file") or ctx.file), ("line", req.get("line")),
-                                            ("module", req.get("module"))) if v}
+            f.location = {k: v for k, v in (("file", req.file or ctx.file), ("line", req.line),
+                                            ("module", req.module)) if v}
             yield f

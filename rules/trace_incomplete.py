@@ -57,34 +57,36 @@ class TraceIncomplete(Rule):
     TORCH_INVALID = [TorchExample(_needs_values, "N,8"), TorchExample(_traceable)]
 
     def check_graph(self, graph, ctx):
-        for note in graph.meta.get("torch_notes", ()):
+        trace = graph.trace
+        if trace is None:
+            return
+        for note in trace.notes:
             yield self.finding(None, note, "check that the weights file belongs to this model")
-        for name, where in graph.meta.get("torch_specialized", {}).items():
-            f = self.finding(None, f"PyTorch fixed {name} to {where['value']} at {where['node']}, so the sizes after it "
-                                   f"were checked for {name} = {where['value']} only",
+        for name, where in trace.specialized.items():
+            f = self.finding(None, f"PyTorch fixed {name} to {where.value} at {where.node}, so the sizes after it "
+                                   f"were checked for {name} = {where.value} only",
                              f"this call computes a size from {name} in a way torch's symbolic shapes cannot follow "
                              f"(in floating point, say); pass a concrete {name} with --input-shape to check another "
                              f"value")
-            f.location = {k: v for k, v in (("file", where["file"]), ("line", where["line"]),
-                                            ("module", where["module"])) if v}
+            f.location = {k: v for k, v in (("file", where.file), ("line", where.line), ("module", where.module)) if v}
             yield f
-        stop = graph.meta.get("torch_trace")
-        if not stop:
+        stop = trace.stop
+        if stop is None:
             return
-        kind = stop.get("kind")
+        kind = stop.kind
         if kind == "no-input":
             f = self.finding(None, "no input shape given, so the forward pass was not followed: each module's "
                                    "parameters were checked against its declared attributes only",
                              "give the input's dims, e.g. --input-shape N,3,H,W (input_shape=... in the API)")
         elif kind == "not-built":
-            f = self.finding(None, f"the model could not be built: {stop['reason']}, so nothing else in it was "
+            f = self.finding(None, f"the model could not be built: {stop.reason}, so nothing else in it was "
                                    f"checked", "fix that layer's arguments, then lint again")
         else:
-            where = stop.get("module") or stop.get("node") or stop.get("model") or "the model's forward"
-            at = f" ({stop['file']}:{stop['line']})" if stop.get("file") and stop.get("line") else ""
-            f = self.finding(None, f"tracing stopped in {where}{at}: {stop['reason']}; the layers after it were "
+            where = stop.module or stop.node or stop.model or "the model's forward"
+            at = f" ({stop.file}:{stop.line})" if stop.file and stop.line else ""
+            f = self.finding(None, f"tracing stopped in {where}{at}: {stop.reason}; the layers after it were "
                                    f"checked against their declared attributes only",
                              "lint the model up to that point, or make that code work on shapes alone")
-        f.location = {k: v for k, v in (("file", stop.get("file") or ctx.file), ("line", stop.get("line")),
-                                        ("module", stop.get("module"))) if v}
+        f.location = {k: v for k, v in (("file", stop.file or ctx.file), ("line", stop.line), ("module", stop.module))
+                      if v}
         yield f

@@ -66,7 +66,7 @@ def listing(graph) -> list:
 
     nodes = [(n.op, n.name, [value(v) for v in n.inputs], [value(v) for v in n.outputs], n.attrs, n.declared,
               n.origin, n.facts.refusal, n.facts.repeat_call, n.facts.params is None) for n in graph.nodes]
-    return [nodes, [value(v) for v in graph.inputs], [value(v) for v in graph.outputs], graph.meta]
+    return [nodes, [value(v) for v in graph.inputs], [value(v) for v in graph.outputs], graph.trace]
 
 
 SAME_ON_META = {
@@ -85,7 +85,7 @@ def test_meta_pass_gives_the_fake_trace(name):
     make, shape, dtype = SAME_ON_META[name]
     model = make().eval()
     fake, meta = trace(model, shape, dtype), trace(model, shape, dtype, meta_pass=True)
-    assert fake.meta["torch_trace"] is None and fake.nodes
+    assert fake.trace.stop is None and fake.nodes
     assert listing(meta) == listing(fake)
 
 
@@ -120,7 +120,7 @@ def test_meta_pass_gives_up_and_the_fake_trace_follows(make, shape, expected):
 def test_attention_on_meta_tensors_has_pytorchs_output(shape, expected):
     model = on_meta(Decoder).eval()
     graph = trace(model, shape, "int64")
-    assert graph.meta["torch_trace"] is None
+    assert graph.trace.stop is None
     nodes = [n for n in graph.nodes if n.op == "torch.scaled_dot_product_attention"]
     assert len(nodes) == 2
     for node in nodes:

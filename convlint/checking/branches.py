@@ -31,18 +31,17 @@ def widen_conditions(graph, findings: list, rules, decided: frozenset = frozense
     place, and those that hold for every size are dropped. The trace the other way is itself joined over the
     branches after it, so that each way of every branch is covered; ``path`` (atoms) is what the sizes of this
     trace meet by the ways the callers chose."""
-    branches = graph.meta.get("torch_branches") or ()
-    retrace = graph.meta.get("torch_retrace")
-    if not branches or retrace is None:
+    trace = graph.trace
+    if trace is None or not trace.branches or trace.retrace is None:
         return findings
-    required = [a for r in graph.meta.get("torch_requirements", ()) for a in r.get("atoms", ())]
+    required = [a for r in trace.requirements for a in r.atoms]
     dropped, tried = set(), 0
-    for branch in branches:
-        site = (branch["file"], branch["line"])
-        concerned = [f for f in findings if id(f) not in dropped and _mentions(f, branch["relation"])]
+    for branch in trace.branches:
+        site = (branch.file, branch.line)
+        concerned = [f for f in findings if id(f) not in dropped and _mentions(f, branch.relation)]
         if site in decided or not concerned:
             continue
-        took, other_way = cond.relation_atoms(branch["relation"]), cond.relation_atoms(sympy.Not(branch["relation"]))
+        took, other_way = cond.relation_atoms(branch.relation), cond.relation_atoms(sympy.Not(branch.relation))
         twins = None
         if took is not None and other_way is not None and tried + len(decided) < MAX_BRANCHES:
             domain = [a for f in concerned for a in f.evidence.get("domain", ())]
@@ -52,7 +51,7 @@ def widen_conditions(graph, findings: list, rules, decided: frozenset = frozense
             if flip.some or flip.always:
                 tried += 1
                 try:
-                    other = retrace(flip)
+                    other = trace.retrace(flip)
                     twins = widen_conditions(other, run_rules(other, rules), rules, decided | {site},
                                              path + tuple(other_way))
                 except Exception:  # the other way cannot be traced
@@ -130,8 +129,8 @@ def _split(atoms, names: set) -> tuple:
 def _scoped(finding, branch) -> None:
     """A condition that could not be joined with the other way's: it holds for the sizes that go the way followed
     only, so it is no longer stated as the condition (a note says what it is and where it holds)."""
-    finding.message += (f" — for the sizes that take the way convlint followed at `{branch['code']}` "
-                        f"({branch['file']}:{branch['line']}); convlint could not state it for the other way")
+    finding.message += (f" — for the sizes that take the way convlint followed at `{branch.code}` "
+                        f"({branch.file}:{branch.line}); convlint could not state it for the other way")
     finding.severity = INFO
     finding.condition = None
     finding.evidence.pop("atoms", None)
@@ -153,7 +152,7 @@ def scope_specialized(graph, findings: list) -> list:
     """Findings whose size condition names a symbol PyTorch fixed to its example value earlier in the trace (a size
     computed in floating point: CL011 says where): the sizes after that point were computed for that value only, so
     the condition is no longer stated as the condition for every size; the finding becomes a note that says so."""
-    fixed = graph.meta.get("torch_specialized") or {}
+    fixed = graph.trace.specialized if graph.trace is not None else {}
     if not fixed:
         return findings
     for f in findings:
@@ -162,8 +161,8 @@ def scope_specialized(graph, findings: list) -> list:
         hit = sorted(n for n in names & set(fixed))
         if f.condition and hit:
             where = fixed[hit[0]]
-            f.message += (f" — for {hit[0]} = {where['value']} only: PyTorch fixed {hit[0]} to that value at "
-                          f"{where['node']}, so convlint could not state the condition for other sizes")
+            f.message += (f" — for {hit[0]} = {where.value} only: PyTorch fixed {hit[0]} to that value at "
+                          f"{where.node}, so convlint could not state the condition for other sizes")
             f.severity = INFO
             f.condition = None
             f.evidence.pop("atoms", None)

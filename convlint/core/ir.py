@@ -4,7 +4,7 @@ Nodes carry ONNX semantics: ``op`` is an ONNX operator type, ``inputs`` follow t
 ``attrs`` its attributes, so a rule for ``Conv`` is written once for ONNX models and PyTorch modules alike. What a
 front end knows beyond that (the PyTorch module's declared ``in_channels``, its class and source line) goes in
 ``declared`` and ``origin``, and the rest of what a PyTorch front end saw (a module's actual parameters, PyTorch's
-refusal of a call) in :class:`NodeFacts`.
+refusal of a call) in typed records: :class:`NodeFacts` on a node, :class:`Trace` on the graph.
 
 Shapes are tuples of dims (see :mod:`convlint.core.dims`), or None when even the rank is unknown. ``Value.data`` holds
 the contents of small shape-level tensors (the output of ``Shape``, a ``Constant`` of indices) as a numpy array,
@@ -81,7 +81,7 @@ class TorchCall:
 
 @dataclass
 class Refusal:
-    """PyTorch refusing a call, or a layer's construction, as the PyTorch front end saw it. CL011 (torch-refused)
+    """PyTorch refusing a call, or a layer's construction, as the PyTorch front end saw it. CL010 (torch-refused)
     reports it; verification weighs PyTorch's verdict on the call replayed alone against it."""
 
     message: str
@@ -112,6 +112,106 @@ class NodeFacts:
 
 
 NO_FACTS = NodeFacts()
+
+
+@dataclass
+class SizeRequirement:
+    """A comparison of the user's sizes that a check in the model needs to pass: the model's own (``assert H % 32 ==
+    0``, ``torch._assert``, ``if W % 16: raise``) or torch.nn's on a call (an LSTM's hidden size), found by the PyTorch
+    trace. The front end judges it on the input sizes; model-size-check (CL012) reports those that do not pass for
+    every size, and the conditions found after a branch are joined under them (:mod:`convlint.checking.branches`)."""
+
+    relation: Any
+    """What the check needs, a sympy relation in the user's symbols (``Eq(H, 224)``)."""
+    code: str = ""
+    """The source line of the check, stripped ("" when not at hand)."""
+    message: Optional[str] = None
+    """What the failing check raised (its first line); None for a check that passed or raised no message."""
+    file: Optional[str] = None
+    line: Optional[int] = None
+    module: Optional[str] = None
+    """The module path whose code made the check."""
+    by: Optional[str] = None
+    """``"PyTorch"`` for torch.nn's own check on a call; None for the model's own code."""
+    atoms: list = field(default_factory=list)
+    """The relation as condition atoms (:mod:`convlint.core.conditions`), written when the front end judges it."""
+    hints: dict = field(default_factory=dict)
+    """The example sizes (symbol name -> value) the trace had when the check failed."""
+    verdict: Any = None
+    """The :class:`~convlint.core.conditions.Verdict` on the input sizes, written when the front end judges it."""
+    together: Any = None
+    """The verdict on this requirement with every earlier one, when no size meets them all (they contradict)."""
+
+
+@dataclass
+class Stop:
+    """Where and why the PyTorch trace stopped before the end of the forward pass; trace-incomplete (CL011) reports
+    it, and the layers after it are checked against their declarations only."""
+
+    kind: str
+    """``no-input`` (no input shape given), ``not-built`` (PyTorch refused to construct a layer), ``refused`` (PyTorch
+    refused a call whose output convlint cannot work out), ``limit`` (code a shape-only trace cannot follow),
+    ``raised`` (the model's code raised), ``assumed`` (a check of the model's failed on the example sizes: see
+    ``requirement``; the front end traces again on sizes that meet it)."""
+    reason: str
+    """What stopped it, in words, for the note."""
+    node: Optional[str] = None
+    module: Optional[str] = None
+    file: Optional[str] = None
+    line: Optional[int] = None
+    model: Optional[str] = None
+    """The model's class name."""
+    requirement: Optional[SizeRequirement] = None
+    """For a stop of kind ``assumed``: what the failing check needs."""
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A branch of the user's code decided on the user's sizes (``if pad_h:``), the way the trace went: what holds
+    there was found for the sizes that meet ``relation`` only (:mod:`convlint.checking.branches`)."""
+
+    relation: Any
+    """What the sizes met to go the way traced, a sympy relation in the user's symbols."""
+    file: str
+    line: int
+    code: str
+    """The source line of the branch, stripped."""
+
+
+@dataclass(frozen=True)
+class Specialized:
+    """Where torch fixed one of the user's symbols to its example value (it computed a size in floating point, say):
+    the sizes after that node hold for that value only."""
+
+    value: int
+    """The example value the symbol was fixed to."""
+    node: str
+    module: Optional[str] = None
+    file: Optional[str] = None
+    line: Optional[int] = None
+
+
+@dataclass
+class Trace:
+    """How a PyTorch front end followed the model's forward pass (``Graph.trace``; None for an ONNX graph). The rules
+    about the trace (trace-incomplete, model-size-check) and the join of conditions across branches read it."""
+
+    stop: Optional[Stop] = None
+    """Where the trace stopped; None when the forward pass ran to its end (or was read whole from a ``.pt2``)."""
+    requirements: list = field(default_factory=list)
+    """The checks of the model (:class:`SizeRequirement`) that do not pass for every size, each judged, in the order
+    found."""
+    checks: list = field(default_factory=list)
+    """The checks that passed on the example sizes (:class:`SizeRequirement`), as the trace found them; the front
+    end moves those that do not pass for every size to ``requirements`` and empties this."""
+    branches: list = field(default_factory=list)
+    """The branches of the user's code decided on sizes (:class:`Branch`), in the order taken."""
+    retrace: Optional[Callable[[Any], "Graph"]] = None
+    """When there are branches: the model traced again on sizes that meet a Verdict (to go the other way)."""
+    specialized: dict = field(default_factory=dict)
+    """Symbol name -> :class:`Specialized`: where torch fixed it to its example value."""
+    notes: list = field(default_factory=list)
+    """Notes from building the model (weights that did not fit it, say), one line each."""
 
 
 class Value:
@@ -218,7 +318,8 @@ class Graph:
     """A weight's contents for verification's replay, which replays a layer with its own tensors: Value -> an
     ``onnx.TensorProto`` or a numpy array, None when not at hand. The ONNX front end gives the initializers whose
     bytes are in the model file, on the root graph; never external data."""
-    meta: dict = field(default_factory=dict)
+    trace: Optional[Trace] = None
+    """How a PyTorch front end followed the forward pass; None for a graph read from ONNX."""
 
     def walk(self):
         """Every node, including those of subgraphs, parents before their subgraphs' nodes."""

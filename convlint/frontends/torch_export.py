@@ -24,7 +24,7 @@ import sympy
 
 from convlint.core import dims
 from convlint.core.errors import InputError, UsageError
-from convlint.core.ir import Graph, Node, Origin, Value
+from convlint.core.ir import Graph, Node, Origin, Trace, Value
 from convlint.frontends.torch_layout import conv_attrs, pool_attrs
 
 DTYPES = {1: "uint8", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "float16", 7: "float32", 8: "float64",
@@ -72,8 +72,7 @@ class ExportReader:
     def __init__(self, path, gm, input_shapes):
         self.path = path
         self.gm = gm
-        self.graph = Graph(opset={"": 21}, file=path, propagated=True)
-        self.graph.meta["torch_trace"] = None
+        self.graph = Graph(opset={"": 21}, file=path, propagated=True, trace=Trace())
         self.tensor_meta = gm["graph"]["tensor_values"]
         self.sym_ints = gm["graph"].get("sym_int_values", {})
         self.specs = list(input_shapes)

@@ -7,8 +7,8 @@ plain meta tensors when every size is fixed (see :func:`describe`), recording ea
 with its shapes. Shapes are final when the front end is done: the graph is marked ``propagated`` so convlint's
 propagation leaves PyTorch's own answers alone.
 
-``graph.meta["torch_trace"]`` says how far the trace went: None when the forward ran to its end, else a dict with
-``kind`` (``no-input``, ``not-built``, ``refused``, ``limit``, ``raised``), ``reason`` and where it stopped.
+``graph.trace`` (:class:`~convlint.core.ir.Trace`) says how far the trace went (``stop``: None when the forward ran
+to its end), and what the model's own size checks require.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from convlint.core import conditions, dims
 from convlint.core.errors import UsageError
-from convlint.core.ir import Graph, Node, NodeFacts, Origin, Refusal, TorchCall, Value
+from convlint.core.ir import Graph, Node, NodeFacts, Origin, Refusal, Stop, TorchCall, Trace, Value
 from convlint.frontends import torch_modules, torch_target, torch_values
 from convlint.frontends.torch_dims import SymbolTable, default_hint
 from convlint.frontends.torch_trace import Doubt, Tracer
@@ -47,10 +47,7 @@ def load(target, input_shapes=(), input_dtypes=(), weights=None, trust_pickle=Fa
 
 
 def _new_graph(file) -> Graph:
-    g = Graph(opset=dict(OPSET), file=file, propagated=True)
-    g.meta["torch_trace"] = None
-    g.meta["torch_requirements"] = []  # size checks of the model's own code, each with its verdict
-    return g
+    return Graph(opset=dict(OPSET), file=file, propagated=True, trace=Trace())
 
 
 def construction_graph(failure) -> Graph:
@@ -65,9 +62,8 @@ def construction_graph(failure) -> Graph:
     if failure.kind is not None and failure.module_type is not None:  # PyTorch constructs it again to judge it
         node.torch_call = TorchCall(failure.module_type, (), dict(failure.declared))
     graph.nodes.append(node)
-    graph.meta["torch_trace"] = {"kind": "not-built", "node": name, "file": failure.file, "line": failure.line,
-                                 "module": failure.module_path, "reason": f"PyTorch refused to construct {failure.module_class} "
-                                                           f"({failure.error})"}
+    graph.trace.stop = Stop("not-built", f"PyTorch refused to construct {failure.module_class} ({failure.error})",
+                            name, failure.module_path, failure.file, failure.line)
     return graph
 
 
@@ -94,47 +90,50 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=Non
     """The fake-tensor trace, done again while the model's own code refuses the example sizes torch tried
     (``assert H == 224``, a divisibility check): each time with example values that meet every requirement found so
     far, so that the trace goes past them. The requirements, each with its verdict, go in
-    ``graph.meta["torch_requirements"]``; the trace kept is the last one."""
+    ``graph.trace.requirements``; the trace kept is the last one."""
     requirements, hints = [], dict(hints or {})
     user = [d for spec in input_shapes for d in spec.dims if type(d) is not int]
     while True:
         graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=hints)
-        stop = graph.meta["torch_trace"]
-        if not stop or stop.get("kind") != "assumed":
+        stop = graph.trace.stop
+        if stop is None or stop.kind != "assumed":
             break
-        again = [r for r in requirements if (r["file"], r["line"]) == (stop["file"], stop["line"])]
+        again = [r for r in requirements if (r.file, r.line) == (stop.file, stop.line)]
         if again or len(requirements) >= MAX_REQUIREMENTS:
             # the same raise on sizes that met what it seemed to need: it does not follow from the sizes after all
             if again:  # and what was found on the sizes chosen to meet it; the raise is then a plain one
                 requirements = requirements[:requirements.index(again[0])]
-                graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=again[0]["hints"],
-                                  no_assume=frozenset({(stop["file"], stop["line"])}))
+                graph = _describe(loaded, input_shapes, input_dtypes, on_meta=False, hints=again[0].hints,
+                                  no_assume=frozenset({(stop.file, stop.line)}))
             break
-        atoms = conditions.relation_atoms(stop["requirement"])
-        every = [a for r in requirements for a in r["atoms"]] + (atoms or [])
+        required = stop.requirement
+        atoms = conditions.relation_atoms(required.relation)
+        every = [a for r in requirements for a in r.atoms] + (atoms or [])
         domain = conditions.sizes(*user)
-        stop["atoms"] = atoms or []
-        stop["hints"] = hints  # the example sizes it was found on
-        stop["verdict"] = _verdict(atoms, domain)
-        requirements.append(stop)
+        required.atoms = atoms or []
+        required.hints = hints
+        required.verdict = _verdict(atoms, domain)
+        requirements.append(required)
         together = _verdict(every if atoms is not None else None, domain)
         if not together.some and not together.always:
-            stop["together"] = together
+            required.together = together
             break
         hints = _hints_meeting(together, hints, user)
-    for check in graph.meta.pop("torch_checks", ()):
-        if any((r["file"], r["line"]) == (check["file"], check["line"]) for r in requirements):
+    trace = graph.trace
+    for check in trace.checks:
+        if any((r.file, r.line) == (check.file, check.line) for r in requirements):
             continue  # the check that failed on the first example sizes, and passed on sizes that meet it
-        check["verdict"] = _verdict(conditions.relation_atoms(check["requirement"]), conditions.sizes(*user))
-        if not check["verdict"].always:
+        check.verdict = _verdict(conditions.relation_atoms(check.relation), conditions.sizes(*user))
+        if not check.verdict.always:
             requirements.append(check)
-    graph.meta["torch_requirements"] = requirements
-    if graph.meta.get("torch_branches"):  # to trace the other way: the trace again, on sizes meeting a verdict
-        graph.meta["torch_retrace"] = lambda verdict: _describe_meeting_requirements(
+    trace.checks = []
+    trace.requirements = requirements
+    if trace.branches:  # to trace the other way: the trace again, on sizes meeting a verdict
+        trace.retrace = lambda verdict: _describe_meeting_requirements(
             loaded, input_shapes, input_dtypes, _hints_meeting(verdict, {}, user))
-    pinned = {n for r in requirements for n, s in r["verdict"].sets.items() if s.finite and len(s.below) == 1}
+    pinned = {n for r in requirements for n, s in r.verdict.sets.items() if s.finite and len(s.below) == 1}
     for name in pinned:  # torch fixed it because the model requires that one value, which the requirement says
-        graph.meta.get("torch_specialized", {}).pop(name, None)
+        trace.specialized.pop(name, None)
     return graph
 
 
@@ -163,7 +162,7 @@ def _hints_meeting(verdict, hints: dict, user: list) -> dict:
 def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_assume=frozenset()) -> Graph:
     model = loaded.module
     graph = _new_graph(loaded.file or loaded.name)
-    graph.meta["torch_notes"] = list(loaded.notes)
+    graph.trace.notes = list(loaded.notes)
     device = torch.device("meta") if on_meta else _common_device(model)
     table = SymbolTable(hints)
     mode = None if on_meta else FakeTensorMode(shape_env=table.env, allow_non_fake_inputs=True)
@@ -179,8 +178,7 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_
                 args, kwargs = _inputs(model, tracer, input_shapes, input_dtypes, device)
                 stopped = tracer.run(args, kwargs)
         else:
-            stopped = {"kind": "no-input", "node": None, "module": None, "file": None, "line": None,
-                       "reason": "no input shape given, so the forward pass was not followed"}
+            stopped = Stop("no-input", "no input shape given, so the forward pass was not followed")
         for path, m in model.named_modules():
             found = torch_modules.declared_kind(m)
             if found is None or tracer.calls[id(m)]:
@@ -189,8 +187,8 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_
             node = tracer.module_node(m, kind, path, [None] * kind.data_inputs, walk=False)
             graph.nodes.append(node)
     if stopped is not None:
-        stopped.setdefault("model", type(model).__name__)
-    graph.meta["torch_trace"] = stopped
+        stopped.model = type(model).__name__
+    graph.trace.stop = stopped
     return graph
 
 

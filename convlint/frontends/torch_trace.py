@@ -13,8 +13,8 @@ Recovery: when PyTorch refuses a call (a layer whose input does not fit its weig
 node (``node.facts.refusal``), the output shape the weight implies comes from convlint's shape functions, a
 fake tensor of that shape is handed back, and the forward goes on: every fault comes out in one run, and the rules
 judge. A call convlint cannot step over, or code that needs tensor values, stops the trace; what stopped it goes in
-``graph.meta["torch_trace"]``. Where torch fixes one of the user's symbols to its example value (a size computed in
-floating point), ``graph.meta["torch_specialized"]`` says where, so a note can say that later sizes hold for that
+``graph.trace.stop``. Where torch fixes one of the user's symbols to its example value (a size computed in
+floating point), ``graph.trace.specialized`` says where, so a note can say that later sizes hold for that
 value only. The model is left as it was: parameters and buffers are swapped for fakes during the
 trace and every module's state is restored afterwards.
 
@@ -42,7 +42,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from convlint.core.ir import Node, NodeFacts, Origin, Refusal, TorchCall, Value
+from convlint.core.ir import (Branch, Node, NodeFacts, Origin, Refusal, SizeRequirement, Specialized, Stop, TorchCall,
+                              Value)
 from convlint.core.words import display_path, first_line
 from convlint.shapes import SHAPE_FUNCTIONS
 from convlint.shapes.propagate import Propagation
@@ -85,12 +86,11 @@ def _decides(guard, where: dict, code: str) -> bool:
 
 
 class TraceStop(BaseException):
-    """Ends a trace early. A BaseException, so that a model's ``except Exception`` cannot swallow it."""
+    """Ends a trace early, at ``stop``. A BaseException, so that a model's ``except Exception`` cannot swallow it."""
 
-    def __init__(self, reason: str, where: dict):
-        super().__init__(reason)
-        self.reason = reason
-        self.where = where
+    def __init__(self, stop: Stop):
+        super().__init__(stop.reason)
+        self.stop = stop
 
 
 class Doubt(BaseException):
@@ -283,7 +283,7 @@ class Tracer:
         self.calls = Counter()  # id(module) -> leaf calls recorded
         self.failed_in = None  # the innermost module an exception passed through
         self.base_frame = None  # the frame that runs the trace: call sites are looked for inside it only
-        self.specialized = graph.meta.setdefault("torch_specialized", {})  # symbol name -> where torch fixed it
+        self.specialized = graph.trace.specialized  # symbol name -> where torch fixed it
         self.shapes = Propagation(graph)  # the context of the shape functions that compute a refused call's output
         self._call_guards = 0  # how many guards torch had taken when the call being recorded began
         self._replacements = self._guards = 0
@@ -291,7 +291,7 @@ class Tracer:
     # -- running --------------------------------------------------------------------------------------------------
 
     def run(self, args, kwargs):
-        """Run the forward; returns None, or a dict saying where and why the trace stopped."""
+        """Run the forward; returns None, or the Stop saying where and why the trace stopped."""
         nn.Module.__call__ = _patched_call
         _ACTIVE.append(self)
         self.base_frame = sys._getframe()
@@ -307,14 +307,14 @@ class Tracer:
             return None
         except TraceStop as s:
             if self.on_meta:
-                self.give_up(s.reason, s)
-            self._asserts_passed(s.where)
-            return dict(s.where, reason=s.reason)
+                self.give_up(s.stop.reason, s)
+            self._asserts_passed((s.stop.file, s.stop.line))
+            return s.stop
         except Exception as e:
             if self.on_meta:
                 self.give_up(first_line(e), e)
             file, line, code, raised_here = self._raise_site(e)
-            self._asserts_passed({"file": file, "line": line})
+            self._asserts_passed((file, line))
             if raised_here and not is_limitation(e):
                 required = self._size_requirement(e, {"module": self.failed_in, "file": file, "line": line}, code)
                 if required is not None:
@@ -348,7 +348,7 @@ class Tracer:
             return None
         return self._requirement(guards[-1], e, dict(where, node=None), code)
 
-    def _requirement(self, guard, e: BaseException, where: dict, code: str, **extra):
+    def _requirement(self, guard, e: BaseException, where: dict, code: str, by=None):
         """A stop of kind ``assumed``: ``guard`` (the comparison torch decided before the raise ``e``) negated, in
         the user's names, as the requirement that lets the call pass; None for a raise not to be read so (tried
         before and disproved) or a comparison in sizes nobody named."""
@@ -358,20 +358,23 @@ class Tracer:
         if required is None or required is sympy.false:
             return None
         message = self.table.rename(first_line(e)) if str(e).strip() else None
-        return dict(where, kind="assumed", requirement=required, message=message, code=code, **extra,
-                    reason=f"{'`' + code + '` ' if code else 'the forward pass '}raised {type(e).__name__}"
-                           f"{': ' + message if message else ''}")
+        file, line, module = where.get("file"), where.get("line"), where.get("module")
+        return Stop("assumed", f"{'`' + code + '` ' if code else 'the forward pass '}raised {type(e).__name__}"
+                               f"{': ' + message if message else ''}",
+                    where.get("node"), module, file, line,
+                    requirement=SizeRequirement(required, code or "", message, file, line, module, by))
 
-    def _asserts_passed(self, stop) -> None:
-        """The Python ``assert`` statements on the user's sizes that passed for the example sizes: what each compared
-        is a requirement of the model's (``assert H % 32 == 0``), kept with the ``torch._assert`` ones. (A passing
-        assert leaves only its guard behind; the statement at the guard's site says it was one.)"""
+    def _asserts_passed(self, stopped_at) -> None:
+        """The Python ``assert`` statements on the user's sizes that passed for the example sizes (all but one at
+        ``stopped_at``, the (file, line) where the trace stopped): what each compared is a requirement of the model's
+        (``assert H % 32 == 0``), kept with the ``torch._assert`` ones. (A passing assert leaves only its guard
+        behind; the statement at the guard's site says it was one.)"""
         if self.on_meta:
             return
         by_site = {}
         for g in self.table.env.guards:
             site = getattr(g.sloc, "maybe_user_loc", None)
-            if type(site) is tuple and (stop is None or (site[0], site[2]) != (stop.get("file"), stop.get("line"))):
+            if type(site) is tuple and (site[0], site[2]) != stopped_at:
                 by_site.setdefault(site, []).append(g)
         for (file, _, line), guards in by_site.items():
             code = code_at(file, line)
@@ -382,25 +385,24 @@ class Tracer:
 
     def _branch_followed(self, guards, file, line, code) -> None:
         """A branch of the user's code decided on the user's sizes (``if pad_h:``): the way the trace went holds
-        for the sizes that meet the comparison, kept in ``graph.meta["torch_branches"]``, so that a condition found
+        for the sizes that meet the comparison, kept in ``graph.trace.branches``, so that a condition found
         after it can be stated for the sizes that go the other way too (:mod:`convlint.checking.branches`)."""
         parts = [self.table.condition(g.expr) for g in guards]
         if parts and all(p is not None for p in parts):
-            self.graph.meta.setdefault("torch_branches", []).append(
-                {"relation": sympy.And(*parts), "file": file, "line": line, "code": code})
+            self.graph.trace.branches.append(Branch(sympy.And(*parts), file, line, code))
 
     def _check_passed(self, guards, site=None) -> None:
         """A ``torch._assert``/``torch._check`` that passed for the example sizes by comparing the user's sizes: what
-        it compared is a requirement of the model's too (``W % 16 == 0``), kept in ``graph.meta["torch_checks"]``."""
+        it compared is a requirement of the model's too (``W % 16 == 0``), kept in ``graph.trace.checks``."""
         parts = [self.table.condition(g.expr) for g in guards]
         if not parts or any(p is None for p in parts):
             return
         file, line = site or user_frame(sys._getframe(2), self.base_frame)
-        self.graph.meta.setdefault("torch_checks", []).append(
-            {"kind": "passed", "requirement": sympy.And(*parts), "module": self.stack[-1] if self.stack else None,
-             "file": file, "line": line, "code": code_at(file, line) if file else "", "message": None})
+        self.graph.trace.checks.append(SizeRequirement(sympy.And(*parts), code_at(file, line) if file else "",
+                                                       file=file, line=line,
+                                                       module=self.stack[-1] if self.stack else None))
 
-    def _stopped_by(self, e: BaseException) -> dict:
+    def _stopped_by(self, e: BaseException) -> Stop:
         file, line, code, _ = self._raise_site(e)
         if is_limitation(e):
             reason = (f"{'`' + code + '` ' if code else 'the forward pass '}needs the values of a tensor, which a "
@@ -410,7 +412,7 @@ class Tracer:
             reason = f"{'`' + code + '` ' if code else 'the forward pass '}raised {type(e).__name__}: " \
                      f"{self.table.rename(first_line(e))}"
             kind = "raised"
-        return {"kind": kind, "module": self.failed_in, "file": file, "line": line, "reason": reason}
+        return Stop(kind, reason, module=self.failed_in, file=file, line=line)
 
     def give_up(self, reason: str, cause=None):
         """End the meta pass: raise Doubt (and remember why, should the model's code catch it)."""
@@ -514,8 +516,7 @@ class Tracer:
         for sym in fixed:
             name = self.table.user[sym].name
             if name not in self.specialized:
-                self.specialized[name] = {"value": self.table.hint(name), "node": node.name, "module": o.module,
-                                          "file": o.file, "line": o.line}
+                self.specialized[name] = Specialized(self.table.hint(name), node.name, o.module, o.file, o.line)
 
     def materialize(self, shape, dtype, device):
         sizes = [self.table.symint(d) for d in shape]
@@ -580,7 +581,7 @@ class Tracer:
         self.graph.nodes.append(node)
         self._check_requirement(node, e, self._call_guards)
         self._note_refusal(node, e)
-        raise TraceStop(f"PyTorch refused {cls}: {node.facts.refusal.message}", dict(self._where(node), kind="refused"))
+        raise TraceStop(Stop("refused", f"PyTorch refused {cls}: {node.facts.refusal.message}", **self._where(node)))
 
     def module_node(self, module, kind, path, data, caller=None, walk=True, repeat=False) -> Node:
         """The node for one call of ``module`` (``data``: the Values of its tensor inputs; Nones when not called;
@@ -666,15 +667,15 @@ class Tracer:
         code = code_at(where["file"], where["line"]) if where["file"] and where["line"] else ""
         required = self._requirement(new[-1], e, where, code, by="PyTorch")
         if required is not None:
-            raise TraceStop(required["reason"], required)
+            raise TraceStop(required)
 
     def _recover_module(self, node, module, kind, tensors, kwargs, unbatched, e):
         if self.on_meta:
             self.give_up(first_line(e), e)
         where = self._where(node)
         if is_limitation(e):
-            raise TraceStop(f"the module needs tensor values ({type(e).__name__}: "
-                            f"{self.table.rename(first_line(e))})", dict(where, kind="limit"))
+            raise TraceStop(Stop("limit", f"the module needs tensor values ({type(e).__name__}: "
+                                          f"{self.table.rename(first_line(e))})", **where))
         self._note_refusal(node, e)
         return self._outputs_from_shapes(node, module, kind, tensors, kwargs, unbatched)
 
@@ -686,8 +687,8 @@ class Tracer:
         else:
             shapes = self._shape_fn(node)
         if shapes is None or any(s is None for s in shapes):
-            raise TraceStop("convlint cannot work out this layer's output size from what reaches it",
-                            dict(where, kind="refused" if node.facts.refusal is not None else "limit"))
+            raise TraceStop(Stop("refused" if node.facts.refusal is not None else "limit",
+                                 "convlint cannot work out this layer's output size from what reaches it", **where))
         if unbatched:
             shapes = [s[1:] for s in shapes]
         x = tensors[0] if tensors else None
@@ -802,23 +803,22 @@ class Tracer:
             where = {"module": self.stack[-1] if self.stack else None, "file": file, "line": line}
             required = self._size_requirement(e, where, code_at(file, line) if file else "")
             if required is not None:
-                raise TraceStop(required["reason"], required)
+                raise TraceStop(required)
         if name in _NEEDS_DATA or is_limitation(e):
             f = _user_frame(sys._getframe(1), self.base_frame)
             file, line = (display_path(f.f_code.co_filename), f.f_lineno) if f is not None else (None, None)
             code = code_at(f.f_code.co_filename, f.f_lineno) if f is not None else ""
-            raise TraceStop(f"{'`' + code + '` ' if code else ''}needs the values of a tensor ({name}), which a "
-                            f"shape-only trace does not have",
-                            {"kind": "limit", "node": None, "module": self.stack[-1] if self.stack else None,
-                             "file": file, "line": line})
+            raise TraceStop(Stop("limit", f"{'`' + code + '` ' if code else ''}needs the values of a tensor ({name}), "
+                                          f"which a shape-only trace does not have",
+                                 module=self.stack[-1] if self.stack else None, file=file, line=line))
         node = self._op_node(name, args, kwargs, func)
         self._note_refusal(node, e, torch_ops.refused_for_every_size(name, args, kwargs))
         shapes = self._shape_fn(node) if not node.op.startswith("torch.") else None
         where = self._where(node)
         if not shapes or shapes[0] is None:
             node.outputs = [Value(node.name)]
-            raise TraceStop(f"PyTorch refused {name}() and convlint cannot work out its output",
-                            dict(where, kind="refused"))
+            raise TraceStop(Stop("refused", f"PyTorch refused {name}() and convlint cannot work out its output",
+                                 **where))
         x = next((a for a in _tensors(list(args)) if a is not None), None)
         dtype = x.dtype if x is not None else torch.get_default_dtype()
         out = self.materialize(shapes[0], dtype, x.device if x is not None else self.device)
