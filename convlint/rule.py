@@ -26,6 +26,31 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
 @dataclass
+class Evidence:
+    """What a rule hands on beside its words: to verification, what a replay of the layer needs when the fault is not
+    in the node alone (:mod:`convlint.verify`); to the join of conditions across a PyTorch trace's branches, the
+    condition as atoms. A rule gives it as keywords: ``self.finding(node, message, hint, replay_shapes={...})``."""
+
+    nodes: tuple = ()
+    """Names of the nodes replayed together with the finding's node (CL004: the nodes on a cycle)."""
+    undefined: tuple = ()
+    """Names of the values the replay leaves undefined, as the model does (CL003)."""
+    replay_shapes: dict = field(default_factory=dict)
+    """Value name -> the shape it is replayed with, so that a node with several faults shows the runtime refusing
+    this finding's one (CL102 feeds the channels the weight expects, leaving only the group fault)."""
+    replay_declared: bool = False
+    """Replay the layer from its PyTorch declaration (``node.declared``): PyTorch refused to construct it."""
+    not_replayable: Optional[str] = None
+    """Why onnxruntime's replay cannot show this fault (one of PyTorch's semantics, a module's declaration): the
+    verdict is ``unverifiable`` with this reason, unless PyTorch's own replay decides."""
+    atoms: Optional[list] = None
+    """The finding's condition (``Finding.condition``) as atoms of :mod:`convlint.core.conditions`, so that it can
+    be joined with the condition found on the other way through a branch; None when it has none."""
+    domain: tuple = ()
+    """The atoms' domain: what the sizes meet anyway (each at least 1)."""
+
+
+@dataclass
 class Finding:
     """One fault (or note) on one node, in the user's terms."""
 
@@ -39,7 +64,7 @@ class Finding:
     node: Optional[str] = None
     op: Optional[str] = None
     location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, class, line
-    evidence: dict = field(default_factory=dict)  # what verification needs to replay the fault
+    evidence: Evidence = field(default_factory=Evidence)  # what verification needs to replay the fault
     verification: Optional[object] = None  # a convlint.verify.Verification: the runtime's verdict on an error
     order: int = 0  # the node's position in the graph, for sorting; not reported
 
@@ -103,7 +128,7 @@ class Rule:
                 **evidence) -> Finding:
         """A finding of this rule on ``node`` (None for the whole model), located the way the user knows it;
         ``condition`` is the exact condition on the input sizes under which the layer works, when it works for
-        some sizes only."""
+        some sizes only; ``evidence`` are the fields of :class:`Evidence`."""
         return Finding(
             rule=self.code,
             name=self.name,
@@ -114,7 +139,7 @@ class Rule:
             node=node.name if node is not None else None,
             op=node.op if node is not None else None,
             location=location_of(node),
-            evidence=evidence,
+            evidence=Evidence(**evidence),
         )
 
     @classmethod

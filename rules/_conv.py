@@ -47,17 +47,17 @@ class ConvLayout:
         return self.x[1] if self.x is not None and len(self.x) >= 2 else None
 
 
-    def replay_evidence(self, fix_bias: bool = True) -> dict:
-        """Finding evidence that replays the layer with the input channels its weight takes (and, unless the finding
-        is about the bias, a bias of the right length), so that a node with several faults shows onnxruntime
-        refusing the finding's own fault rather than another's."""
+    def replay_shapes(self, fix_bias: bool = True) -> dict:
+        """The shapes (``Evidence.replay_shapes``) that replay the layer with the input channels its weight takes
+        (and, unless the finding is about the bias, a bias of the right length), so that a node with several faults
+        shows onnxruntime refusing the finding's own fault rather than another's."""
         shapes = {}
         if self.x is not None and len(self.x) >= 2 and compare.equal(self.channels, self.expected_in) is False:
             shapes[self.input_name] = (self.x[0], self.expected_in) + tuple(self.x[2:])
         bias = self.node.input(2)
         if fix_bias and bias is not None and self.out_channels is not None and bias.shape != (self.out_channels,):
             shapes[bias.name] = (self.out_channels,)
-        return {"replay_shapes": shapes} if shapes else {}
+        return shapes
 
 
 def layout(node) -> ConvLayout:

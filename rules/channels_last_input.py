@@ -76,5 +76,5 @@ class ChannelsLastInput(Rule):
                    f"{dims.pretty(c.expected_in)}: the input looks {layout_name(c.x, j)}; it runs only when "
                    f"{dims.pretty(c.channels)} == {dims.pretty(c.expected_in)}, and then mixes positions with channels")
         hint = f"move the channels to axis 1 before the layer: {permute_text(len(c.x), j)}"
-        yield self.finding(node, message, hint, axis=j)
+        yield self.finding(node, message, hint)
 

@@ -54,4 +54,4 @@ class ConvBiasShape(Rule):
                                  f"{dims.fmt(m)} output channels (weight {c.weight_name!r} {dims.fmt_shape(c.w)}), "
                                  f"so it needs ({dims.fmt(m)},)",
                            f"give the bias {dims.fmt(m)} values, one per output channel, or remove it",
-                           **c.replay_evidence(fix_bias=False))
+                           replay_shapes=c.replay_shapes(fix_bias=False))

@@ -120,4 +120,4 @@ class ConvDeclaredMismatch(DeclaredRule):
         build = ", ".join(f"{k}={dims.pretty(fixed[k]) if k != 'kernel_size' else fixed[k]}" for k in wrong)
         yield self.finding(node, message,
                            f"build the layer with {build} to match the weight, or give it a weight of the declared "
-                           f"shape", declared={k: d.get(k) for k in wrong})
+                           f"shape")

@@ -71,6 +71,6 @@ class ConvDilatedSamePadding(Rule):
                    f"undilated kernels")
         win = window(node, rank, kernel_of(node, node.input_shape(3 if node.op == "QLinearConv" else 1)))
         hint = pads_hint(auto_pad, same_pads(node.input_shape(0), win) if win is not None else None)
-        evidence = layout(node).replay_evidence() if node.op == "Conv" else {}
-        yield self.finding(node, message, hint, **evidence)
+        shapes = layout(node).replay_shapes() if node.op == "Conv" else {}
+        yield self.finding(node, message, hint, replay_shapes=shapes)
 

@@ -79,7 +79,7 @@ class ConvGroupDivisibility(Rule):
         options = sorted({m for m in (lower, (lower or 0) + c.group) if m})
         hint = f"use {' or '.join(str(m) for m in options)} {what.split(' =')[0]}, or a group that divides {dims.fmt(split)}"
         yield self.finding(node, f"{what} is {dims.fmt(split)} in weight {c.weight_name!r} {dims.fmt_shape(c.w)}, "
-                                 f"not divisible by group={c.group}", hint, **c.replay_evidence())
+                                 f"not divisible by group={c.group}", hint, replay_shapes=c.replay_shapes())
 
     def _declared(self, node):
         """A PyTorch layer whose declared channels ``groups`` does not divide (PyTorch refuses to construct it)."""

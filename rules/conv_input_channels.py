@@ -76,4 +76,4 @@ class ConvInputChannels(Rule):
             hint = (f"feed an input with {dims.fmt(expected)} channels, or pick a group that divides "
                     f"{dims.fmt(have)} and give the weight {dims.fmt(have)} / group input channels")
         hint = channels_last_hint(c.x, expected) or hint
-        yield self.finding(node, message, hint, input_shape=c.x, expected_channels=expected)
+        yield self.finding(node, message, hint)

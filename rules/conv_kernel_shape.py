@@ -45,4 +45,4 @@ class ConvKernelShape(Rule):
         yield self.finding(node, f"kernel_shape={list(kernel)} but weight {c.weight_name!r} {dims.fmt_shape(c.w)} "
                                  f"has a {' × '.join(dims.fmt(s) for s in spatial)} kernel",
                            f"set kernel_shape to ({', '.join(dims.fmt(s) for s in spatial)}) or remove the attribute",
-                           **c.replay_evidence())
+                           replay_shapes=c.replay_shapes())

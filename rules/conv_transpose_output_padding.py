@@ -95,8 +95,8 @@ class ConvTransposeOutputPadding(Rule):
         fits = [min(max(g, 0), s - 1) for g, s in zip(grow, strides)]
         hint = (f"keep output_padding below the stride on each axis, at most {_ints(fits)} here; for a larger output, "
                 f"lower the padding instead, or pad the output")
-        evidence = layout(node).replay_evidence() if not torch_runs else {}
-        yield self.finding(node, message, hint, WARNING if torch_runs else None, **evidence)
+        shapes = layout(node).replay_shapes() if not torch_runs else {}
+        yield self.finding(node, message, hint, WARNING if torch_runs else None, replay_shapes=shapes)
 
 
 def _ints(values) -> str:

@@ -34,4 +34,4 @@ class GraphCycle(Rule):
                 names = ", ".join(repr(n.name) for n in g.cyclic[:5]) + (" ..." if len(g.cyclic) > 5 else "")
                 yield self.finding(g.cyclic[0], f"{len(g.cyclic)} node(s) are on or behind a cycle: {names}",
                                    "break the cycle; write iteration as a Loop node",
-                                   nodes=[n.name for n in g.cyclic])
+                                   nodes=tuple(n.name for n in g.cyclic))

@@ -142,9 +142,9 @@ class IndexOutOfRange(Rule):
                                f"index {dims.pretty(r.lo)} is below -{dims.pretty(rows)}")
             message = f"{what}: {' and '.join(reasons)}{every_size(r.lo, r.hi, rows)}"
             # the replay feeds the same indices to onnxruntime, whose Gather takes negative ones
-            evidence = {} if high_verdict.never or not torch else {"not_replayable": NEGATIVE_IN_ONNX}
+            not_replayable = None if high_verdict.never or not torch else NEGATIVE_IN_ONNX
             hint = _hint(node, data, r, rows, axis, torch, high, negative, None)
-            yield self.finding(node, message, hint, ERROR, **evidence)
+            yield self.finding(node, message, hint, ERROR, not_replayable=not_replayable)
             return
         condition = verdict.condition
         if too_high and high_verdict.some and _longest_input(verdict) and verdict.key() == high_verdict.key():

@@ -92,7 +92,7 @@ class MatmulInnerDim(Rule):
         message += every_size(ka, kb) if verdict.never else condition_clause(verdict, "they agree")
         hint = ("transpose one operand so that A's last dim meets B's second-to-last (attention scores are "
                 "q @ k.transpose(-2, -1)), or check the sizes of the projections that produce them")
-        yield self.finding(node, message, hint, inner=(ka, kb), **judgement)
+        yield self.finding(node, message, hint, **judgement)
 
     def _linear(self, node, a, b, ka, kb, verdict, judgement):
         source = ""
@@ -117,7 +117,7 @@ class MatmulInnerDim(Rule):
             hint = (f"feed inputs with {verdict.example_text()} (or others meeting the condition), or make the "
                     f"feature count independent of the input size with an adaptive pooling "
                     f"(nn.AdaptiveAvgPool2d / GlobalAveragePool) before the flatten")
-        return self.finding(node, message, hint, inner=(ka, kb), **judgement)
+        return self.finding(node, message, hint, **judgement)
 
 
 def _weight(v):

@@ -38,4 +38,4 @@ class UndefinedValue(Rule):
                 else:
                     yield self.finding(node, f"node {node.name!r} ({node.op}) reads {name!r}, which no input, "
                                              f"initializer or node defines", "define the value or rewire the node",
-                                       undefined=[name])
+                                       undefined=(name,))

@@ -92,8 +92,8 @@ class WindowLargerThanInput(Rule):
         if node.op == "ConvTranspose":
             message = (f"pads {win.pads_begin[i]}+{win.pads_end[i]} on the {axis} axis remove more than the "
                        f"transposed convolution produces from input {axis} {dims.fmt(d)}: the output would be empty")
-            return self.finding(node, message, "reduce the padding on this axis", axis=2 + i,
-                                **layout(node).replay_evidence())
+            return self.finding(node, message, "reduce the padding on this axis",
+                                replay_shapes=layout(node).replay_shapes())
         padded = padded_size(d, win, i)
         padding = f" + pads {win.pads_begin[i]}+{win.pads_end[i]} = {dims.fmt(padded)}" if pads else ""
         symbolic = "" if type(d) is int else f" for every value of {', '.join(str(s) for s in dims.symbols_of(d))}"
@@ -102,5 +102,5 @@ class WindowLargerThanInput(Rule):
         need = span - pads
         hint = (f"this layer needs an input {axis} of at least {need}" if need > 0 else "pad the input") + \
             f"; or use a smaller {what}, more padding, or fewer downsampling steps before it"
-        evidence = layout(node).replay_evidence() if node.op == "Conv" else {}
-        return self.finding(node, message, hint, severity, axis=2 + i, min_size=need, **evidence)
+        shapes = layout(node).replay_shapes() if node.op == "Conv" else {}
+        return self.finding(node, message, hint, severity, replay_shapes=shapes)

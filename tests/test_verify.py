@@ -75,7 +75,7 @@ def test_every_error_example_is_confirmed(rule, text):
         if f.severity != ERROR:  # a rule may report some of its examples at a lower severity
             continue
         v = f.verification
-        if f.order == 0 and not (f.evidence.get("nodes") or f.evidence.get("undefined")):
+        if f.order == 0 and not (f.evidence.nodes or f.evidence.undefined):
             assert (v.status, v.message) == (UNVERIFIABLE, GRAPH_FAULT)
             continue
         assert v is not None and v.status == CONFIRMED, (f.message, v and v.line())

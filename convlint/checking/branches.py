@@ -44,7 +44,7 @@ def widen_conditions(graph, findings: list, rules, decided: frozenset = frozense
         took, other_way = cond.relation_atoms(branch.relation), cond.relation_atoms(sympy.Not(branch.relation))
         twins = None
         if took is not None and other_way is not None and tried + len(decided) < MAX_BRANCHES:
-            domain = [a for f in concerned for a in f.evidence.get("domain", ())]
+            domain = [a for f in concerned for a in f.evidence.domain]
             flip = cond.solve(required + list(path) + other_way, domain)
             if flip.never:
                 continue  # no size goes the other way: the conditions hold as found
@@ -73,7 +73,7 @@ def widen_conditions(graph, findings: list, rules, decided: frozenset = frozense
 
 
 def _mentions(finding, relation) -> bool:
-    atoms = finding.evidence.get("atoms")
+    atoms = finding.evidence.atoms
     if not atoms or not finding.condition:
         return False
     return bool(_names(atoms) & {s.name for s in relation.free_symbols})
@@ -82,16 +82,16 @@ def _mentions(finding, relation) -> bool:
 def _joined(finding, twin, took, other_way, path) -> cond.Verdict:
     """Where the layer works: the sizes that go the way followed and meet the finding's condition, or go the other
     way and meet its twin's there (every size there when the other trace found nothing; none for an error)."""
-    mine = list(finding.evidence["atoms"])
+    mine = list(finding.evidence.atoms)
     if twin is None:
         theirs = []
     elif twin.severity == ERROR and not twin.condition:
         theirs = [cond.FALSE]
-    elif twin.evidence.get("atoms"):
-        theirs = list(twin.evidence["atoms"])
+    elif twin.evidence.atoms:
+        theirs = list(twin.evidence.atoms)
     else:
         return cond.Verdict("unknown")
-    domain = list(finding.evidence.get("domain", ())) + list(twin.evidence.get("domain", ()) if twin else ())
+    domain = list(finding.evidence.domain) + list(twin.evidence.domain if twin else ())
     branch = _names(took + other_way)
     mine_b, mine_rest = _split(mine, branch)
     theirs_b, theirs_rest = _split(theirs, branch)
@@ -133,7 +133,7 @@ def _scoped(finding, branch) -> None:
                         f"({branch.file}:{branch.line}); convlint could not state it for the other way")
     finding.severity = INFO
     finding.condition = None
-    finding.evidence.pop("atoms", None)
+    finding.evidence.atoms = None
 
 
 def _restate(finding, verdict) -> None:
@@ -145,7 +145,7 @@ def _restate(finding, verdict) -> None:
             text = re.sub(r"\(smallest: [^)]*\)", f"(smallest: {verdict.example_text()})", text)
             setattr(finding, attr, text)
     finding.condition = verdict.condition
-    finding.evidence["atoms"], finding.evidence["domain"] = verdict.atoms, verdict.domain
+    finding.evidence.atoms, finding.evidence.domain = verdict.atoms, verdict.domain
 
 
 def scope_specialized(graph, findings: list) -> list:
@@ -156,7 +156,7 @@ def scope_specialized(graph, findings: list) -> list:
     if not fixed:
         return findings
     for f in findings:
-        atoms = f.evidence.get("atoms")
+        atoms = f.evidence.atoms
         names = _names(atoms) if atoms else set()
         hit = sorted(n for n in names & set(fixed))
         if f.condition and hit:
@@ -165,5 +165,5 @@ def scope_specialized(graph, findings: list) -> list:
                           f"{where.node}, so convlint could not state the condition for other sizes")
             f.severity = INFO
             f.condition = None
-            f.evidence.pop("atoms", None)
+            f.evidence.atoms = None
     return findings

@@ -14,10 +14,10 @@ For every error finding on a node, :func:`verify_findings` builds a one-node mod
   given and the finding keeps its severity.
 
 A rule whose fault is not in the node alone says what the replay needs in the finding's evidence
-(``Rule.finding(node, message, hint, **evidence)``):
+(:class:`~convlint.rule.Evidence`, given as ``Rule.finding(node, message, hint, **evidence)``):
 
-- ``undefined=[names]``: values the replay leaves undefined, as the model does (CL003);
-- ``nodes=[names]``: nodes replayed together with the finding's node (CL004: the nodes on a cycle);
+- ``undefined=(names)``: values the replay leaves undefined, as the model does (CL003);
+- ``nodes=(names)``: nodes replayed together with the finding's node (CL004: the nodes on a cycle);
 - ``replay_shapes={name: shape}``: inputs replayed with another shape, so that a node with several faults shows
   onnxruntime refusing this one (CL102 feeds the channels the weight expects, leaving only the group fault).
 - ``replay_declared=True``: the layer is replayed from its PyTorch declaration (``node.declared``), for a layer
@@ -63,15 +63,15 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
         if node is not None and node.torch_call is not None:  # a PyTorch call: PyTorch judges it
             from convlint.verify.torch_replay import judge
 
-            export = verify_declared(node, runner) if f.evidence.get("replay_declared") else \
+            export = verify_declared(node, runner) if f.evidence.replay_declared else \
                 replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=True)
             f.verification = judge(f, node, graph, upstream, judged, export)
-        elif f.evidence.get("replay_declared"):
+        elif f.evidence.replay_declared:
             f.verification = verify_declared(node, runner) if node is not None else \
                 Verification(UNVERIFIABLE, "the finding is about the whole model")
             continue
-        elif f.evidence.get("not_replayable"):  # a fault of PyTorch's semantics (a module's declaration), not ONNX's
-            f.verification = Verification(UNVERIFIABLE, f.evidence["not_replayable"])
+        elif f.evidence.not_replayable:  # a fault of PyTorch's semantics (a module's declaration), not ONNX's
+            f.verification = Verification(UNVERIFIABLE, f.evidence.not_replayable)
             continue
         else:
             f.verification = replayed_alone(f, node, nodes, graph, runner, upstream, verdicts)
@@ -82,11 +82,11 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
 def replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=False) -> Verification:
     """onnxruntime's verdict on the node of finding ``f`` replayed alone (or with the nodes its evidence names),
     shared by the findings with the same replay through ``verdicts``."""
-    together = _named(nodes, f.evidence.get("nodes", ()))
-    undefined = tuple(f.evidence.get("undefined", ()))
+    together = _named(nodes, f.evidence.nodes)
+    undefined = tuple(f.evidence.undefined)
     if node is None or f.order == 0 and not (together or undefined):
         return Verification(UNVERIFIABLE, GRAPH_FAULT if node is not None else "the finding is about the whole model")
-    shapes_for = dict(f.evidence.get("replay_shapes", {}))
+    shapes_for = dict(f.evidence.replay_shapes)
     key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))), export)
     if key not in verdicts:
         verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for, export)

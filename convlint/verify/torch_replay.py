@@ -91,10 +91,10 @@ def judge(finding, node, graph, upstream, cache: dict, export: Optional[Verifica
     if refused is not None:
         return verdict(UNVERIFIABLE, f'PyTorch refused this call while tracing ("{refused.message}"), but runs it '
                                      f'alone on {on}, so the replay cannot decide')
-    if finding.evidence.get("not_replayable"):
+    if finding.evidence.not_replayable:
         return verdict(UNVERIFIABLE, f"PyTorch runs this layer alone on {on}; the finding is about the module's "
                                      f"declaration, which running the layer does not show")
-    if finding.order == 0 and not (finding.evidence.get("nodes") or finding.evidence.get("undefined")):
+    if finding.order == 0 and not (finding.evidence.nodes or finding.evidence.undefined):
         return verdict(UNVERIFIABLE, f"PyTorch runs this layer alone on {on}; the fault lies in how the graph "
                                      f"connects it, which a replay of the layer alone cannot show")
     return verdict(NOT_REPRODUCED, "")
