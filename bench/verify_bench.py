@@ -110,13 +110,12 @@ def measure(name: str, model, layers: int, repeat: int, rules) -> dict:
         verify_findings(graph, errors, runner=runner)
         total.append((time.perf_counter() - t0) * 1e3 / layers)
         assert all(f.verification.status == CONFIRMED for f in errors), errors[0].verification.line()
-        nodes = list(graph.walk())
         b = o = 0.0
         witness.clear_caches()
         upstream = witness.Upstream()
         for f in errors:
             t0 = time.perf_counter()
-            rep = replay_mod.build(nodes[f.order - 1], graph, upstream=upstream)
+            rep = replay_mod.build(f.node_ref, graph, upstream=upstream)
             t1 = time.perf_counter()
             runner.run(rep.model, rep.feeds)
             t2 = time.perf_counter()

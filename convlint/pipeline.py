@@ -54,6 +54,8 @@ def lint_target(target, name: str, rules, input_shapes=(), verify: bool = True, 
         from convlint.verify import verify_findings
 
         verify_findings(graph, findings)
+    for f in findings:  # the graph stays here: a Result may go to another process (-j N), and outlives the lint
+        f.node_ref = None
     return Result(name, findings=findings)
 
 

@@ -66,7 +66,11 @@ class Finding:
     location: dict = field(default_factory=dict)  # file, node; for PyTorch also module, class, line
     evidence: Evidence = field(default_factory=Evidence)  # what verification needs to replay the fault
     verification: Optional[object] = None  # a convlint.verify.Verification: the runtime's verdict on an error
-    order: int = 0  # the node's position in the graph, for sorting; not reported
+    order: int = 0  # the node's position in the graph, for sorting (0: found by a whole-graph rule); not reported
+    node_ref: Optional[object] = field(default=None, compare=False, repr=False)
+    """The node itself (a :class:`~convlint.core.ir.Node`), which verification replays; never reported. The pipeline
+    drops it when the lint of a target is done, so that a finding sent to another process, or kept in a Report,
+    does not carry the graph with it."""
 
     def to_json(self) -> dict:
         out = {
@@ -140,6 +144,7 @@ class Rule:
             op=node.op if node is not None else None,
             location=location_of(node),
             evidence=Evidence(**evidence),
+            node_ref=node,
         )
 
     @classmethod

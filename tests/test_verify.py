@@ -347,6 +347,25 @@ def test_graph_faults_are_replayed_from_the_rules_evidence():
     assert f.verification.status == CONFIRMED
 
 
+def test_each_finding_is_replayed_on_its_own_node_even_when_names_repeat():
+    # two convolutions called "conv": the first fits its input, the second does not; the error is on the second
+    graph = _graph(HEADER + """
+        g (float[1, 3, 8, 8] x) => (float[1, 4, 4, 4] z) <float[4, 3, 3, 3] w, float[4, 3, 3, 3] v> {
+            [conv] y = Conv(x, w)
+            [conv] z = Conv(y, v)
+        }""")
+    findings = run_rules(graph, [RULES["CL101"]()])
+    verify_findings(graph, findings)
+    (f,) = findings
+    assert f.node_ref is graph.nodes[1]
+    assert f.verification.status == CONFIRMED and f.verification.witness.inputs == {"y": (1, 4, 6, 6)}
+
+
+def test_a_reports_findings_do_not_hold_the_graph():
+    report = convlint.lint(model_from_text(RULES["CL101"].INVALID[0]))
+    assert report.errors and all(f.node_ref is None for f in report.findings)
+
+
 class WholeGraphRule(Rule):
     """## What it does
     Reports the first node as an error from a whole-graph check, with no evidence for a replay (a test rule)."""

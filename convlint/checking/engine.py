@@ -65,7 +65,7 @@ def _collect(findings, rule, node, call, order):
                             f"rule {rule.code} ({rule.name}{plugin}) crashed{where}: {type(e).__name__}: {e}",
                             hint=f"this is a bug in the rule, not in your model; please report it to {source}",
                             node=node.name if node is not None else None, op=node.op if node is not None else None,
-                            location=location_of(node))]
+                            location=location_of(node), node_ref=node)]
     for f in produced:
         f.order = f.order or order  # a graph rule may place its finding on a node itself
         findings.append(f)

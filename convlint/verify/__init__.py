@@ -110,9 +110,10 @@ def verify_declared(node, runner) -> Verification:
 
 
 def _node_of(finding, nodes):
-    """The node a finding is on: by its position in the graph (node rules), else by its name (graph rules)."""
-    if 1 <= finding.order <= len(nodes) and nodes[finding.order - 1].name == finding.node:
-        return nodes[finding.order - 1]
+    """The node a finding is on: the one its rule gave it (``Finding.node_ref``), else, for a finding made without
+    one, the node of its name."""
+    if finding.node_ref is not None:
+        return finding.node_ref
     if finding.node is None:
         return None
     return next((n for n in nodes if n.name == finding.node), None)
