@@ -17,7 +17,9 @@ The contract every front end keeps:
 - **Describe, never judge.** The graph holds what the model is: nodes in ONNX's op vocabulary, values with the
   shapes and element types the front end knows (symbols in the user's names), parameters with their declared and
   actual shapes, each node's :class:`~convlint.core.ir.Origin` (the ONNX node name, or the module path, class and
-  source line). Faults are for the rules; a front end records what it saw and goes on.
+  source line). Faults are for the rules; a front end records what it saw and goes on, in the typed records of
+  :mod:`convlint.core.ir` (:class:`~convlint.core.ir.NodeFacts`, :class:`~convlint.core.ir.Trace`), never under a
+  string key.
 - **Read headers, not weights.** Initializer and parameter shapes come from headers or the meta device; external
   data is never opened, a pickle never executed unless the user said to trust it.
 - **Bad input ends in one line.** An unreadable, corrupt or hostile target raises
