@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from convlint.core import conditions as cond
 from convlint.core import compare, dims
+from convlint.core.conditions.single_symbol import _solve_single
 
 H, W = dims.symbol("H"), dims.symbol("W")
 
@@ -78,7 +79,7 @@ def _value(e, s):
 def test_single_symbol_sets_are_exact(problem):
     a, b, atom, truth = problem
     domain = cond.sizes(a, b)
-    valid, dom = cond._solve_single(H, [atom], domain)
+    valid, dom = _solve_single(H, [atom], domain)
     limit = max(valid.threshold, 64) + 3 * valid.period
     for s in range(1, limit):
         in_dom = s in dom
