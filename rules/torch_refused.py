@@ -51,6 +51,7 @@ class TorchRefused(Rule):
 
     code = "CL010"
     name = "torch-refused"
+    brief = "a call PyTorch refuses while tracing (or a layer it refuses to build) that no other rule explains"
     ops = (ALL_OPS,)
     fallback = True
 
