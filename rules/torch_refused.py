@@ -22,10 +22,10 @@ def _unflatten_fits():
     return SplitHeads()
 
 
-def _bad_padding_mode():
+def _strided_same_padding():
     from torch import nn
 
-    return nn.Conv2d(3, 8, 3, padding_mode="mirror")
+    return nn.Conv2d(3, 8, 3, stride=2, padding="same")
 
 
 class TorchRefused(Rule):
@@ -61,7 +61,7 @@ class TorchRefused(Rule):
     ]
     INVALID = []
     TORCH_VALID = [TorchExample(_unflatten_fits, "N,L,20")]
-    TORCH_INVALID = [TorchExample(_unflatten_mismatch, "N,L,20"), TorchExample(_bad_padding_mode)]
+    TORCH_INVALID = [TorchExample(_unflatten_mismatch, "N,L,20"), TorchExample(_strided_same_padding)]
 
     def check(self, node, ctx):
         error = node.meta.get("torch_error")
