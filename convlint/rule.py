@@ -2,8 +2,9 @@
 
 A rule is a class with a permanent ``code`` (``CL101``), a kebab-case ``name``, the ``ops`` it looks at, and a
 docstring in the form ``## What it does`` / ``## Why is this bad?`` / ``## Example`` / ``## Fix`` that is its
-documentation (``convlint rule CODE`` prints it). ``VALID`` and ``INVALID`` hold small models, in ONNX's text
-format, that generate the rule's tests: each valid one yields no finding of the rule, each invalid one exactly one.
+documentation (``convlint rule CODE`` prints it); a built-in rule also has a ``brief``, what it checks in a few
+words, for the README's rule table. ``VALID`` and ``INVALID`` hold small models, in ONNX's text format, that
+generate the rule's tests: each valid one yields no finding of the rule, each invalid one exactly one.
 
 Rules are pure: ``check(node, ctx)`` reads the node and yields findings; the engine walks the graph. A rule about
 the whole model overrides ``check_graph(graph, ctx)`` instead.
@@ -107,6 +108,7 @@ class Rule:
 
     code: ClassVar[str] = ""
     name: ClassVar[str] = ""
+    brief: ClassVar[str] = ""  # what it checks, in a few words: its row in the README's rule table
     severity: ClassVar[str] = ERROR
     ops: ClassVar[tuple] = ()  # (ALL_OPS,) for a rule about every node, whatever its op or domain
     # A fallback rule speaks only for nodes no other rule reports on at its severity or above (PyTorch's own refusal

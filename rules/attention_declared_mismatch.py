@@ -42,6 +42,7 @@ class AttentionDeclaredMismatch(DeclaredRule):
 
     code = "CL411"
     name = "attention-declared-mismatch"
+    brief = "a PyTorch MultiheadAttention's projections match `embed_dim`/`kdim`/`vdim`"
     severity = ERROR
     ops = ("MultiHeadAttention",)
 

@@ -51,6 +51,7 @@ class AttentionHeadDivisibility(Rule):
 
     code = "CL421"
     name = "attention-head-divisibility"
+    brief = "`Attention`'s heads divide the hidden sizes"
     ops = ("Attention", "MultiHeadAttention")
 
     VALID = [

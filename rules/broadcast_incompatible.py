@@ -60,6 +60,7 @@ class BroadcastIncompatible(Rule):
 
     code = "CL500"
     name = "broadcast-incompatible"
+    brief = "element-wise operands broadcast (or: for which sizes)"
     ops = BROADCAST_OPS
 
     VALID = [

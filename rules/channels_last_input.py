@@ -39,6 +39,7 @@ class ChannelsLastInput(Rule):
 
     code = "CL600"
     name = "channels-last-input"
+    brief = "a convolution is not fed `(N, L, C)` or NHWC (the permute that fixes it)"
     severity = WARNING
     ops = CONV_OPS
 

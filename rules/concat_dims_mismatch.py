@@ -46,6 +46,7 @@ class ConcatDimsMismatch(Rule):
 
     code = "CL502"
     name = "concat-dims-mismatch"
+    brief = 'Concat inputs agree off the axis (U-Net skips: "valid only when H % 16 == 0")'
     ops = ("Concat",)
 
     VALID = [

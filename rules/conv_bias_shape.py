@@ -22,6 +22,7 @@ class ConvBiasShape(Rule):
 
     code = "CL103"
     name = "conv-bias-shape"
+    brief = "the bias has one value per output channel"
     ops = CONV_OPS
 
     VALID = [

@@ -63,6 +63,7 @@ class ConvDeclaredMismatch(DeclaredRule):
 
     code = "CL110"
     name = "conv-declared-mismatch"
+    brief = "a PyTorch conv's weight matches its declared `in_channels`/`out_channels`/`kernel_size`"
     severity = WARNING
     ops = CONV_OPS
 

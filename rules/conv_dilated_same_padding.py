@@ -40,6 +40,7 @@ class ConvDilatedSamePadding(Rule):
 
     code = "CL108"
     name = "conv-dilated-same-padding"
+    brief = "a convolution does not combine SAME `auto_pad` with a dilation, which onnxruntime cannot run"
     ops = ("Conv", "ConvInteger", "QLinearConv")
 
     VALID = [

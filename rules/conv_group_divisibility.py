@@ -38,6 +38,7 @@ class ConvGroupDivisibility(Rule):
 
     code = "CL102"
     name = "conv-group-divisibility"
+    brief = "`group` divides the channels it splits"
     ops = CONV_OPS
 
     VALID = [

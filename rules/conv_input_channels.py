@@ -29,6 +29,7 @@ class ConvInputChannels(Rule):
 
     code = "CL101"
     name = "conv-input-channels"
+    brief = "input channels equal `W.shape[1] * group` (`W.shape[0]` for ConvTranspose)"
     ops = CONV_OPS
 
     VALID = [

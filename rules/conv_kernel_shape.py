@@ -21,6 +21,7 @@ class ConvKernelShape(Rule):
 
     code = "CL104"
     name = "conv-kernel-shape"
+    brief = "`kernel_shape` matches the weight"
     ops = CONV_OPS
 
     VALID = [

@@ -44,6 +44,7 @@ class ConvTransposeOutputPadding(Rule):
 
     code = "CL107"
     name = "conv-transpose-output-padding"
+    brief = "a ConvTranspose's `output_padding` lies between 0 and `stride - 1` on every axis"
     ops = ("ConvTranspose",)
 
     VALID = [

@@ -23,6 +23,7 @@ class ConvWeightRank(Rule):
 
     code = "CL105"
     name = "conv-weight-rank"
+    brief = "the weight's rank matches the input's"
     ops = CONV_OPS
 
     VALID = [

@@ -22,6 +22,7 @@ class CustomDomain(Rule):
 
     code = "CL002"
     name = "custom-domain"
+    brief = "notes operators of custom domains, whose shapes are unknown"
     severity = INFO
 
     VALID = [

@@ -41,6 +41,7 @@ class EmbeddingDeclaredMismatch(DeclaredRule):
 
     code = "CL211"
     name = "embedding-declared-mismatch"
+    brief = "a PyTorch Embedding's table matches `num_embeddings`/`embedding_dim`"
     severity = WARNING
     ops = ("Gather",)
 

@@ -32,6 +32,7 @@ class FloatEmbeddingIndices(Rule):
 
     code = "CL602"
     name = "float-embedding-indices"
+    brief = "embedding (Gather) indices are integers"
     ops = ("Gather",)
 
     VALID = [

@@ -40,6 +40,7 @@ class GemmBiasShape(Rule):
 
     code = "CL222"
     name = "gemm-bias-shape"
+    brief = "a Gemm's bias broadcasts to its output (`out_features` values)"
     ops = ("Gemm",)
 
     VALID = [

@@ -18,6 +18,7 @@ class GraphCycle(Rule):
 
     code = "CL004"
     name = "graph-cycle"
+    brief = "the graph is acyclic"
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>

@@ -41,6 +41,7 @@ class GroupNormDivisibility(Rule):
 
     code = "CL321"
     name = "group-norm-divisibility"
+    brief = "`num_groups` divides the channels"
     ops = ("GroupNormalization",)
 
     VALID = [

@@ -84,6 +84,8 @@ class IndexOutOfRange(Rule):
 
     code = "CL212"
     name = "index-out-of-range"
+    brief = ("indices made from sizes (`torch.arange(T)`, a sliced position buffer) "
+             "stay inside their table (`T <= 1024`)")
     severity = ERROR
     ops = ("Gather", "GatherElements")
 

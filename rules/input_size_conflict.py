@@ -66,6 +66,7 @@ class InputSizeConflict(Rule):
 
     code = "CL503"
     name = "input-size-conflict"
+    brief = "the sizes windows need are sizes the rest of the model accepts"
     ops = ()
 
     VALID = [

@@ -39,6 +39,7 @@ class IntegerInputToFloatLayer(Rule):
 
     code = "CL601"
     name = "integer-input-to-float-layer"
+    brief = "integer ids or masks do not reach a float layer"
     ops = tuple(WEIGHTED)
 
     VALID = [

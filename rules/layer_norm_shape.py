@@ -40,6 +40,7 @@ class LayerNormShape(Rule):
 
     code = "CL322"
     name = "layer-norm-shape"
+    brief = "LayerNorm's `normalized_shape` matches the trailing dims (not NCHW channels)"
     ops = ("LayerNormalization", "RMSNormalization")
 
     VALID = [

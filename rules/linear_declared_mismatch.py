@@ -51,6 +51,7 @@ class LinearDeclaredMismatch(DeclaredRule):
 
     code = "CL210"
     name = "linear-declared-mismatch"
+    brief = "a PyTorch Linear's weight and bias match `in_features`/`out_features`"
     severity = WARNING
     ops = ("Gemm", "MatMul")
 

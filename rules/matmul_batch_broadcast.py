@@ -35,6 +35,7 @@ class MatmulBatchBroadcast(Rule):
 
     code = "CL221"
     name = "matmul-batch-broadcast"
+    brief = "a MatMul's batch dims broadcast"
     ops = ("MatMul",)
 
     VALID = [

@@ -45,6 +45,7 @@ class MatmulInnerDim(Rule):
 
     code = "CL220"
     name = "matmul-inner-dim"
+    brief = "a Linear/Gemm/MatMul's inner dims agree (`in_features` after a flatten: for which sizes)"
     ops = ("Gemm", "MatMul")
 
     VALID = [

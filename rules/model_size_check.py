@@ -68,6 +68,7 @@ class ModelSizeCheck(Rule):
 
     code = "CL012"
     name = "model-size-check"
+    brief = "the sizes the model's own `assert`/`torch._assert`/`raise` accepts (`H == 224`, `W % 16 == 0`)"
     severity = WARNING
 
     VALID = [

@@ -62,6 +62,7 @@ class NormDeclaredMismatch(DeclaredRule):
 
     code = "CL310"
     name = "norm-declared-mismatch"
+    brief = "a PyTorch norm layer's weight, bias and running stats match what it declares"
     severity = WARNING
     ops = NORM_OPS
 

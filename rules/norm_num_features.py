@@ -54,6 +54,7 @@ class NormNumFeatures(Rule):
 
     code = "CL320"
     name = "norm-num-features"
+    brief = "BatchNorm/InstanceNorm/GroupNorm parameters have one value per channel"
     ops = tuple(PARAMS)
 
     VALID = [

@@ -21,6 +21,7 @@ class OpsetTooOld(Rule):
 
     code = "CL001"
     name = "opset-too-old"
+    brief = "notes models older than opset 7"
     severity = INFO
 
     VALID = [

@@ -64,6 +64,7 @@ class PoolSamePadding(Rule):
 
     code = "CL109"
     name = "pool-same-padding"
+    brief = "a pooling with SAME `auto_pad` where onnxruntime departs from ONNX (a dilation, a negative padding)"
     severity = WARNING
     ops = ("MaxPool", "AveragePool", "LpPool")
 

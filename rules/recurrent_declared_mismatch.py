@@ -76,6 +76,7 @@ class RecurrentDeclaredMismatch(DeclaredRule):
 
     code = "CL410"
     name = "recurrent-declared-mismatch"
+    brief = "a PyTorch LSTM/GRU/RNN's weights match `input_size`/`hidden_size`/layers"
     severity = ERROR
     ops = ("LSTM", "GRU", "RNN")
 

@@ -50,6 +50,7 @@ class ReshapeElementCount(Rule):
 
     code = "CL504"
     name = "reshape-element-count"
+    brief = "a Reshape keeps the element count (a split into heads that does not divide)"
     ops = ("Reshape",)
 
     VALID = [

@@ -54,6 +54,7 @@ class ResidualBranchMismatch(Rule):
 
     code = "CL501"
     name = "residual-branch-mismatch"
+    brief = "a residual Add's shortcut and branch agree (a missing projection)"
     ops = ("Add",)
 
     VALID = [

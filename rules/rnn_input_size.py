@@ -50,6 +50,7 @@ class RnnInputSize(Rule):
 
     code = "CL420"
     name = "rnn-input-size"
+    brief = "LSTM/GRU/RNN `input_size` equals the features that arrive"
     ops = tuple(GATES)
 
     VALID = [

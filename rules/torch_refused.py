@@ -22,10 +22,10 @@ def _unflatten_fits():
     return SplitHeads()
 
 
-def _bad_padding_mode():
+def _strided_same_padding():
     from torch import nn
 
-    return nn.Conv2d(3, 8, 3, padding_mode="mirror")
+    return nn.Conv2d(3, 8, 3, stride=2, padding="same")
 
 
 class TorchRefused(Rule):
@@ -51,6 +51,7 @@ class TorchRefused(Rule):
 
     code = "CL010"
     name = "torch-refused"
+    brief = "a call PyTorch refuses while tracing (or a layer it refuses to build) that no other rule explains"
     ops = (ALL_OPS,)
     fallback = True
 
@@ -60,7 +61,7 @@ class TorchRefused(Rule):
     ]
     INVALID = []
     TORCH_VALID = [TorchExample(_unflatten_fits, "N,L,20")]
-    TORCH_INVALID = [TorchExample(_unflatten_mismatch, "N,L,20"), TorchExample(_bad_padding_mode)]
+    TORCH_INVALID = [TorchExample(_unflatten_mismatch, "N,L,20"), TorchExample(_strided_same_padding)]
 
     def check(self, node, ctx):
         refusal = node.facts.refusal

@@ -46,6 +46,7 @@ class TraceIncomplete(Rule):
 
     code = "CL011"
     name = "trace-incomplete"
+    brief = "notes where tracing a PyTorch model stopped and why, or that it did not run"
     severity = INFO
 
     VALID = [

@@ -19,6 +19,7 @@ class UndefinedValue(Rule):
 
     code = "CL003"
     name = "undefined-value"
+    brief = "every value a node reads is defined"
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>

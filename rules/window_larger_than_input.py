@@ -32,6 +32,7 @@ class WindowLargerThanInput(Rule):
 
     code = "CL106"
     name = "window-larger-than-input"
+    brief = "a convolution or pooling window fits in its padded input"
     ops = WINDOW_OPS
 
     VALID = [

@@ -1,4 +1,5 @@
-"""docs/rules.md is generated from the rule docstrings (`python -m convlint.docs`) and must be up to date."""
+"""docs/rules.md and the README's rule table are generated from the rules (`python -m convlint.docs`) and must be up
+to date."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from convlint.checking import registry
 from conftest import ROOT
 
 RULES_MD = os.path.join(ROOT, "docs", "rules.md")
+README_MD = os.path.join(ROOT, "README.md")
 
 
 def test_rules_md_is_up_to_date():
     with open(RULES_MD, encoding="utf-8") as f:
         assert f.read() == docs.render(), "docs/rules.md is out of date: run `python -m convlint.docs`"
+
+
+def test_the_readme_rule_table_is_up_to_date():
+    with open(README_MD, encoding="utf-8") as f:
+        readme = f.read()
+    assert readme == docs.with_table(readme), "README.md's rule table is out of date: run `python -m convlint.docs`"
 
 
 def test_every_built_in_rule_has_its_page():
@@ -28,12 +36,31 @@ def test_every_built_in_rule_has_its_page():
             assert rule.section("Why is this bad?") in text
 
 
-def test_the_check_command_fails_on_a_stale_file(tmp_path):
-    stale = tmp_path / "rules.md"
-    stale.write_text(docs.render().replace("## CL101", "## CL101 (edited by hand)"))
-    check = [sys.executable, "-m", "convlint.docs", "--check", str(stale)]
-    proc = subprocess.run(check, capture_output=True, text=True, timeout=60)
+def _check(root):
+    return subprocess.run([sys.executable, "-m", "convlint.docs", "--check", str(root)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_check_command_fails_on_stale_files(tmp_path):
+    with open(README_MD, encoding="utf-8") as f:
+        readme = f.read()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "rules.md").write_text(docs.render().replace("## CL101", "## CL101 (edited by hand)"))
+    (tmp_path / "README.md").write_text(readme.replace("| CL107 |", "| CL107 (edited by hand) |"))
+    proc = _check(tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr == f"{stale} is out of date; run `python -m convlint.docs` to regenerate it\n"
-    subprocess.run([sys.executable, "-m", "convlint.docs", str(stale)], check=True, capture_output=True, timeout=60)
-    assert subprocess.run(check, capture_output=True, timeout=60).returncode == 0
+    assert proc.stderr == "".join(f"{tmp_path / rel} is out of date; run `python -m convlint.docs` to regenerate it\n"
+                                  for rel in ("docs/rules.md", "README.md"))
+    subprocess.run([sys.executable, "-m", "convlint.docs", str(tmp_path)], check=True, capture_output=True, timeout=60)
+    assert _check(tmp_path).returncode == 0
+    assert (tmp_path / "README.md").read_text() == readme
+
+
+def test_the_check_command_names_a_readme_without_the_table(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "rules.md").write_text(docs.render())
+    (tmp_path / "README.md").write_text("# a project\n")
+    proc = _check(tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr == (f"{tmp_path / 'README.md'}: it has no rule table between the lines {docs.TABLE_BEGIN} "
+                           f"and {docs.TABLE_END}\n")
