@@ -10,7 +10,7 @@ from importlib.metadata import distribution
 
 import pytest
 
-from convlint import registry
+from convlint.checking import registry
 from convlint.rule import Rule
 
 from conftest import ROOT

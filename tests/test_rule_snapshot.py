@@ -19,7 +19,7 @@ import os
 import pytest
 
 import convlint
-from convlint import registry
+from convlint.checking import registry
 from convlint.examples import TorchExample, model_from_text
 from convlint.reports.text_format import LABELS
 
