@@ -70,5 +70,3 @@ def spatial_name(rank: int, i: int) -> str:
     return names[i] if names else f"spatial axis {i}"
 
 
-def plural(n, word: str) -> str:
-    return f"{dims.fmt(n)} {word}" + ("" if n == 1 else "s")

@@ -51,8 +51,8 @@ class ConvBiasShape(Rule):
             return
         if len(bias.shape) == 1 and bias.shape[0] is None:
             return
-        yield self.finding(node, f"bias {bias.name!r} has shape {dims.fmt_shape(bias.shape)}, but the layer has "
-                                 f"{dims.fmt(m)} output channels (weight {c.weight_name!r} {dims.fmt_shape(c.w)}), "
-                                 f"so it needs ({dims.fmt(m)},)",
-                           f"give the bias {dims.fmt(m)} values, one per output channel, or remove it",
+        yield self.finding(node, f"bias {bias.name!r} has shape {dims.pretty_shape(bias.shape)}, but the layer has "
+                                 f"{dims.pretty(m)} output channels (weight {c.weight_name!r} {dims.pretty_shape(c.w)}), "
+                                 f"so it needs ({dims.pretty(m)},)",
+                           f"give the bias {dims.pretty(m)} values, one per output channel, or remove it",
                            replay_shapes=c.replay_shapes(fix_bias=False))

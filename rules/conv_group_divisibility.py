@@ -78,8 +78,8 @@ class ConvGroupDivisibility(Rule):
             return
         lower = (split // c.group) * c.group if type(split) is int else None
         options = sorted({m for m in (lower, (lower or 0) + c.group) if m})
-        hint = f"use {' or '.join(str(m) for m in options)} {what.split(' =')[0]}, or a group that divides {dims.fmt(split)}"
-        yield self.finding(node, f"{what} is {dims.fmt(split)} in weight {c.weight_name!r} {dims.fmt_shape(c.w)}, "
+        hint = f"use {' or '.join(str(m) for m in options)} {what.split(' =')[0]}, or a group that divides {dims.pretty(split)}"
+        yield self.finding(node, f"{what} is {dims.pretty(split)} in weight {c.weight_name!r} {dims.pretty_shape(c.w)}, "
                                  f"not divisible by group={c.group}", hint, replay_shapes=c.replay_shapes())
 
     def _declared(self, node):

@@ -1,7 +1,8 @@
 from convlint.core import compare, dims
 from convlint.rule import Rule
 
-from ._conv import CONV_OPS, layout, plural
+from ._conv import CONV_OPS, layout
+from ._sizes import plural
 from ._layout import channels_last_hint
 
 
@@ -60,21 +61,21 @@ class ConvInputChannels(Rule):
         expected, have = c.expected_in, c.channels
         if compare.equal(have, expected) is not False:
             return
-        w = dims.fmt_shape(c.w)
+        w = dims.pretty_shape(c.w)
         if c.transposed:
             why = "W.shape[0] (a ConvTranspose weight is laid out (C, M / group, k...))"
             fix_w = (have,) + tuple(c.w[1:])
         else:
-            why = f"W.shape[1] {dims.fmt(c.w[1])} × group {c.group}"
+            why = f"W.shape[1] {dims.pretty(c.w[1])} × group {c.group}"
             fix_w = None
             if compare.divisible(have, c.group):
                 fix_w = (c.w[0], dims.floordiv(have, c.group)) + tuple(c.w[2:])
         message = (f"input {c.input_name!r} has {plural(have, 'channel')}, but weight {c.weight_name!r} {w} "
-                   f"with group={c.group} expects {dims.fmt(expected)} = {why}")
+                   f"with group={c.group} expects {dims.pretty(expected)} = {why}")
         if fix_w is not None:
-            hint = f"feed an input with {dims.fmt(expected)} channels, or give the weight shape {dims.fmt_shape(fix_w)}"
+            hint = f"feed an input with {dims.pretty(expected)} channels, or give the weight shape {dims.pretty_shape(fix_w)}"
         else:
-            hint = (f"feed an input with {dims.fmt(expected)} channels, or pick a group that divides "
-                    f"{dims.fmt(have)} and give the weight {dims.fmt(have)} / group input channels")
+            hint = (f"feed an input with {dims.pretty(expected)} channels, or pick a group that divides "
+                    f"{dims.pretty(have)} and give the weight {dims.pretty(have)} / group input channels")
         hint = channels_last_hint(c.x, expected) or hint
         yield self.finding(node, message, hint)

@@ -43,7 +43,7 @@ class ConvKernelShape(Rule):
         spatial = tuple(c.w[2:])
         if len(kernel) == len(spatial) and all(compare.equal(k, s) is not False for k, s in zip(kernel, spatial)):
             return
-        yield self.finding(node, f"kernel_shape={list(kernel)} but weight {c.weight_name!r} {dims.fmt_shape(c.w)} "
-                                 f"has a {' × '.join(dims.fmt(s) for s in spatial)} kernel",
-                           f"set kernel_shape to ({', '.join(dims.fmt(s) for s in spatial)}) or remove the attribute",
+        yield self.finding(node, f"kernel_shape={list(kernel)} but weight {c.weight_name!r} {dims.pretty_shape(c.w)} "
+                                 f"has a {' × '.join(dims.pretty(s) for s in spatial)} kernel",
+                           f"set kernel_shape to ({', '.join(dims.pretty(s) for s in spatial)}) or remove the attribute",
                            replay_shapes=c.replay_shapes())

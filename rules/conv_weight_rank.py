@@ -40,14 +40,14 @@ class ConvWeightRank(Rule):
     def check(self, node, ctx):
         c = layout(node)
         if c.w is not None and len(c.w) < 3:
-            yield self.finding(node, f"weight {c.weight_name!r} {dims.fmt_shape(c.w)} has rank {len(c.w)}; a "
+            yield self.finding(node, f"weight {c.weight_name!r} {dims.pretty_shape(c.w)} has rank {len(c.w)}; a "
                                      f"convolution weight needs at least 3 dims (out, in / group, kernel...)",
                                "use a weight of shape (out, in / group, k1, ..., kn)")
             return
         if c.x is None or c.w is None or len(c.x) == len(c.w):
             return
         n = len(c.w) - 2
-        yield self.finding(node, f"input {c.input_name!r} {dims.fmt_shape(c.x)} has rank {len(c.x)}, but weight "
-                                 f"{c.weight_name!r} {dims.fmt_shape(c.w)} has rank {len(c.w)}: a {n}-D convolution "
+        yield self.finding(node, f"input {c.input_name!r} {dims.pretty_shape(c.x)} has rank {len(c.x)}, but weight "
+                                 f"{c.weight_name!r} {dims.pretty_shape(c.w)} has rank {len(c.w)}: a {n}-D convolution "
                                  f"needs a rank-{n + 2} input (N, C, {', '.join(f'D{i + 1}' for i in range(n))})",
                            f"reshape the input to rank {n + 2}, or use a rank-{len(c.x)} weight")

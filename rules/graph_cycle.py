@@ -1,5 +1,7 @@
 from convlint.rule import Rule
 
+from ._sizes import plural
+
 
 class GraphCycle(Rule):
     """## What it does
@@ -33,6 +35,7 @@ class GraphCycle(Rule):
         for g in graph.graphs():
             if g.cyclic:
                 names = ", ".join(repr(n.name) for n in g.cyclic[:5]) + (" ..." if len(g.cyclic) > 5 else "")
-                yield self.finding(g.cyclic[0], f"{len(g.cyclic)} node(s) are on or behind a cycle: {names}",
+                verb = "is" if len(g.cyclic) == 1 else "are"
+                yield self.finding(g.cyclic[0], f"{plural(len(g.cyclic), 'node')} {verb} on or behind a cycle: {names}",
                                    "break the cycle; write iteration as a Loop node",
                                    nodes=tuple(n.name for n in g.cyclic))

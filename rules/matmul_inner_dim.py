@@ -32,7 +32,7 @@ class MatmulInnerDim(Rule):
     The product cannot run: PyTorch fails with "mat1 and mat2 shapes cannot be multiplied (1x9216 and 4096x128)",
     onnxruntime in `run()`. The usual cause is a `Linear` after a flatten whose `in_features` was computed for
     another input size, or for one pooling more or less: a model built for 28×28 images receives
-    `64·⌊(H−4)/2⌋·⌊(W−4)/2⌋` features, which is 9216 only when `⌊(H−4)/2⌋·⌊(W−4)/2⌋ = 144`.
+    `64·⌊(H-4)/2⌋·⌊(W-4)/2⌋` features, which is 9216 only when `⌊(H-4)/2⌋·⌊(W-4)/2⌋ = 144`.
 
     ## Example
     `Flatten` turns `(N, 64, 12, 12)` into 9216 features; the next `Gemm` has weight `(128, 4096)` with `transB=1`.
@@ -107,7 +107,7 @@ class MatmulInnerDim(Rule):
                    f"{named(b)}{trans} takes in_features={dims.pretty(kb)}")
         fixed = _fixed_weight(node, b.shape, ka)
         if verdict.never and not dims.symbols_of(ka):
-            hint = f"set in_features={ka} (weight shape {dims.fmt_shape(fixed)}), or change the layers before it"
+            hint = f"set in_features={ka} (weight shape {dims.pretty_shape(fixed)}), or change the layers before it"
         elif verdict.never:
             message += ", which no input size gives"
             hint = (f"in_features must be {dims.pretty(ka)} for the size you feed; or add an adaptive pooling "

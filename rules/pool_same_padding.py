@@ -143,7 +143,7 @@ class PoolSamePadding(Rule):
             yield self.finding(node, message, self._hint(node, x, win), ERROR)
             return
         ort_shape = x[:2] + tuple(onnx_shape[2 + i] if a is None else a.ort for i, a in enumerate(axes))
-        conditions = [f"{dims.pretty(x[2 + i])} ≥ {a.since}" for i, a in enumerate(axes)
+        conditions = [f"{dims.pretty(x[2 + i])} >= {a.since}" for i, a in enumerate(axes)
                       if a is not None and a.ort is not None and a.since is not None]
         when = f" for {' and '.join(conditions)}" if conditions else ""
         empty = " (an empty tensor)" if any(a is not None and a.ort == 0 for a in axes) else ""

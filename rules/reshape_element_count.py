@@ -98,7 +98,7 @@ class ReshapeElementCount(Rule):
         verdict = _divides(kept, total) if infer else equal_verdict(total, kept)
         if not (verdict.never or verdict.some):
             return
-        shown = "(" + ", ".join("−1" if type(d) is int and d == -1 else dims.pretty(d) for d in target) + \
+        shown = "(" + ", ".join("-1" if type(d) is int and d == -1 else dims.pretty(d) for d in target) + \
             ("," if len(target) == 1 else "") + ")"
         what = (f"the other target dims hold {dims.pretty(kept)}, which does not divide it" if infer
                 else f"the target holds {dims.pretty(kept)}")

@@ -92,13 +92,13 @@ class WindowLargerThanInput(Rule):
         dilated = f" (dilation {win.dilations[i]}: covers {span})" if win.dilations[i] != 1 else ""
         if node.op == "ConvTranspose":
             message = (f"pads {win.pads_begin[i]}+{win.pads_end[i]} on the {axis} axis remove more than the "
-                       f"transposed convolution produces from input {axis} {dims.fmt(d)}: the output would be empty")
+                       f"transposed convolution produces from input {axis} {dims.pretty(d)}: the output would be empty")
             return self.finding(node, message, "reduce the padding on this axis",
                                 replay_shapes=layout(node).replay_shapes())
         padded = padded_size(d, win, i)
-        padding = f" + pads {win.pads_begin[i]}+{win.pads_end[i]} = {dims.fmt(padded)}" if pads else ""
+        padding = f" + pads {win.pads_begin[i]}+{win.pads_end[i]} = {dims.pretty(padded)}" if pads else ""
         symbolic = "" if type(d) is int else f" for every value of {', '.join(str(s) for s in dims.symbols_of(d))}"
-        message = (f"{what} {k}{dilated} on the {axis} axis is larger than the input: {axis} {dims.fmt(d)}{padding}"
+        message = (f"{what} {k}{dilated} on the {axis} axis is larger than the input: {axis} {dims.pretty(d)}{padding}"
                    f"{symbolic}, so the output would have no positions{consequence}")
         need = span - pads
         hint = (f"this layer needs an input {axis} of at least {need}" if need > 0 else "pad the input") + \

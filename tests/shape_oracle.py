@@ -99,13 +99,13 @@ def compare(graph, actual: dict, sizes: dict) -> Comparison:
             continue
         got = tuple(dims.substitute(d, sizes) for d in v.shape)
         if len(got) != real.ndim:
-            result.mismatches.append((name, dims.fmt_shape(v.shape), real.shape))
+            result.mismatches.append((name, dims.pretty_shape(v.shape), real.shape))
             continue
         unknown = sum(1 for d in got if d is None or type(d) is not int)
         result.unknown_dims += unknown
         result.known += unknown == 0
         if any(type(d) is int and d != r for d, r in zip(got, real.shape)):
-            result.mismatches.append((name, dims.fmt_shape(v.shape), real.shape))
+            result.mismatches.append((name, dims.pretty_shape(v.shape), real.shape))
             continue
         data = v.data
         if data is not None:

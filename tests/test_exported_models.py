@@ -76,7 +76,7 @@ def test_exported_model_lints_clean_in_the_users_dim_names(exported, exporter, n
     for output, want in case.outputs.items():
         want = tuple(expected_dim(d, fixed) for d in want)
         assert got[output] is not None and len(got[output]) == len(want), (output, got[output], want)
-        assert all(dims_equal(g, w) for g, w in zip(got[output], want)), (output, dims.fmt_shape(got[output]), want)
+        assert all(dims_equal(g, w) for g, w in zip(got[output], want)), (output, dims.pretty_shape(got[output]), want)
 
 
 def feeds(case: tm.Case, sizes: dict) -> dict:

@@ -130,7 +130,7 @@ def test_the_issue_example_speaks_in_the_users_names():
     model = build("arange")
     [note] = findings(model, "N,T,8")
     assert note.condition == "T <= 100"
-    assert note.message == ("Embedding 'table' looks up indices 0…T−1 (torch.arange(T)) in 'table.weight' "
+    assert note.message == ("Embedding 'table' looks up indices 0…T-1 (torch.arange(T)) in 'table.weight' "
                             "(100, 8), a table of 100 rows: valid only when T <= 100, so that is the longest input "
                             "the model takes")
     assert note.hint == ("if longer inputs must work, give 'table.weight' more rows (max_position_embeddings in a "
@@ -189,7 +189,7 @@ def test_ranges_in_the_users_dims():
     graph = load_graph(model, input_shapes.coerce("N,T,8"), input_dtypes.coerce([]))
     [gather] = [n for n in graph.nodes if n.op == "Gather"]
     r = gather.inputs[1].range
-    assert (dims.pretty(r.lo), dims.pretty(r.hi), r.axis, r.source) == ("2", "min(512, T+2)−1", 1,
+    assert (dims.pretty(r.lo), dims.pretty(r.hi), r.axis, r.source) == ("2", "min(512, T+2)-1", 1,
                                                                         "buffer 'position_ids'")
 
 

@@ -165,7 +165,7 @@ def test_symbolic_shapes_are_exact_and_match_onnxruntime(name):
         got = graph.values[value].shape
         want = parse_shape(want)
         assert got is not None and len(got) == len(want), (value, got, want)
-        assert all(dims_equal(g, w) for g, w in zip(got, want)), (value, dims.fmt_shape(got), want)
+        assert all(dims_equal(g, w) for g, w in zip(got, want)), (value, dims.pretty_shape(got), want)
     for sizes in runs:
         inputs = feeds_for(model, sizes)
         result = compare(graph, run_all(model, inputs), sizes_from_feeds(graph, inputs))

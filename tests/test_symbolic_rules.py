@@ -86,9 +86,9 @@ def test_warning_conditions_agree_with_onnxruntime(text, code, runs, refused):
 def test_linear_after_flatten_message():
     f = _only(LINEAR_AFTER_FLATTEN, "CL220")
     assert f.message == (
-        "Gemm 'Gemm -> logits' receives 64·⌊(H−4)/2⌋·⌊(W−4)/2⌋ features from the flatten of 'pooled' "
-        "(N, 64, ⌊(H−4)/2⌋, ⌊(W−4)/2⌋), but its weight 'fc1_w' (128, 9216) with transB=1 takes in_features=9216; "
-        "in_features=9216 holds only when ⌊(H−4)/2⌋·⌊(W−4)/2⌋ = 144 (for example H = W = 28)")
+        "Gemm 'Gemm -> logits' receives 64·⌊(H-4)/2⌋·⌊(W-4)/2⌋ features from the flatten of 'pooled' "
+        "(N, 64, ⌊(H-4)/2⌋, ⌊(W-4)/2⌋), but its weight 'fc1_w' (128, 9216) with transB=1 takes in_features=9216; "
+        "in_features=9216 holds only when ⌊(H-4)/2⌋·⌊(W-4)/2⌋ == 144 (for example H = W = 28)")
 
 
 def test_unet_skip_message():
@@ -112,9 +112,9 @@ def test_cli_prints_the_condition(tmp_path):
     r = run_cli("mnist.onnx", cwd=str(tmp_path))
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout == (
-        "mnist.onnx: Gemm -> logits (Gemm): CL220 warning: Gemm 'Gemm -> logits' receives 64·⌊(H−4)/2⌋·⌊(W−4)/2⌋ "
-        "features from the flatten of 'pooled' (N, 64, ⌊(H−4)/2⌋, ⌊(W−4)/2⌋), but its weight 'fc1_w' (128, 9216) "
-        "with transB=1 takes in_features=9216; in_features=9216 holds only when ⌊(H−4)/2⌋·⌊(W−4)/2⌋ = 144 (for "
+        "mnist.onnx: Gemm -> logits (Gemm): CL220 warning: Gemm 'Gemm -> logits' receives 64·⌊(H-4)/2⌋·⌊(W-4)/2⌋ "
+        "features from the flatten of 'pooled' (N, 64, ⌊(H-4)/2⌋, ⌊(W-4)/2⌋), but its weight 'fc1_w' (128, 9216) "
+        "with transB=1 takes in_features=9216; in_features=9216 holds only when ⌊(H-4)/2⌋·⌊(W-4)/2⌋ == 144 (for "
         "example H = W = 28)\n"
         "    hint: feed inputs with H = W = 28 (or others meeting the condition), or make the feature count "
         "independent of the input size with an adaptive pooling (nn.AdaptiveAvgPool2d / GlobalAveragePool) before "

@@ -17,7 +17,7 @@ class InputShape:
     dims: tuple  # ints and symbols
 
     def __str__(self) -> str:
-        text = ",".join(dims.fmt(d) for d in self.dims)
+        text = ",".join(dims.pretty(d) for d in self.dims)
         return f"{self.name}={text}" if self.name else text
 
 

@@ -173,29 +173,13 @@ def substitute(d, values: dict):
     return norm(d.subs({symbol(k): v for k, v in values.items()}))
 
 
-def fmt(d) -> str:
-    """A dim as the user reads it: ``3``, ``H``, ``floor((H - 1)/2) + 1``, ``?`` when unknown."""
-    if d is None:
-        return "?"
-    if type(d) is int:
-        return str(d)
-    return str(d)
-
-
-def fmt_shape(shape) -> str:
-    """A shape as a Python tuple literal with dims by their names: ``(N, 3, H, W)``; ``(?)`` if the rank is unknown."""
-    if shape is None:
-        return "(?)"
-    if len(shape) == 1:
-        return f"({fmt(shape[0])},)"
-    return "(" + ", ".join(fmt(d) for d in shape) + ")"
-
-
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def pretty(d) -> str:
-    """A dim in mathematical notation for messages: ``64·⌊(H−4)/2⌋·⌊(W−4)/2⌋``, ``16·⌊H/16⌋``; ``?`` when unknown."""
+    """A dim as every message prints it: ``64·⌊(H-4)/2⌋·⌊(W-4)/2⌋``, ``16·⌊H/16⌋``; ``?`` when unknown. The one dim
+    printer: floors and ceilings as ``⌊⌋``/``⌈⌉``, products with ``·``, and ASCII minus signs, so that a ``-1`` in a
+    shape can be copied back into code."""
     if d is None:
         return "?"
     if type(d) is int:
@@ -227,9 +211,9 @@ def _merge_floors(e):
 
 def _pretty(e, wrap: bool = False) -> str:
     if e.is_Integer:
-        return str(int(e)).replace("-", "−")
+        return str(int(e))
     if e.is_Rational:
-        return f"{e.p}/{e.q}".replace("-", "−")
+        return f"{e.p}/{e.q}"
     if e.is_Symbol:
         return e.name
     if isinstance(e, (sympy.floor, sympy.ceiling)):
@@ -242,10 +226,10 @@ def _pretty(e, wrap: bool = False) -> str:
         text = ""
         terms = e.as_ordered_terms()
         terms = [t for t in terms if not t.could_extract_minus_sign()] + \
-            [t for t in terms if t.could_extract_minus_sign()]  # 3·⌈H/3⌉−H−1, not −H+3·⌈H/3⌉−1
+            [t for t in terms if t.could_extract_minus_sign()]  # 3·⌈H/3⌉-H-1, not -H+3·⌈H/3⌉-1
         for i, term in enumerate(terms):
             if term.could_extract_minus_sign():
-                text += "−" + _pretty(-term, wrap=True)
+                text += "-" + _pretty(-term, wrap=True)
             else:
                 text += ("+" if i else "") + _pretty(term, wrap=True)
         return f"({text})" if wrap else text
@@ -255,7 +239,7 @@ def _pretty(e, wrap: bool = False) -> str:
             return _pretty_fraction(e)
         factors = [_pretty(f, wrap=True) for f in rest.as_ordered_factors()]
         if coeff == -1:
-            return "−" + "·".join(factors)
+            return "-" + "·".join(factors)
         if coeff != 1:
             factors.insert(0, _pretty(coeff))
         return "·".join(factors)

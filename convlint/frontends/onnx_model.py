@@ -268,6 +268,6 @@ def apply_input_shapes(graph: Graph, specs) -> None:
 def _pin(v: Value, spec) -> None:
     """Give input ``v`` the dims of ``spec``: they pin or rename its dims, and cannot change its rank."""
     if v.shape is not None and len(spec.dims) != len(v.shape):
-        raise UsageError(f"--input-shape {spec}: input {v.name!r} has rank {len(v.shape)} {dims.fmt_shape(v.shape)}, "
+        raise UsageError(f"--input-shape {spec}: input {v.name!r} has rank {len(v.shape)} {dims.pretty_shape(v.shape)}, "
                          f"but {len(spec.dims)} dims were given")
     v.shape = spec.dims

@@ -45,4 +45,4 @@ def declared_layer(node) -> tuple:
     layer = Node(node.op, node.name, [x, w], [y], {"group": groups, "kernel_shape": list(kernel)},
                  origin=node.origin)
     graph = Graph(nodes=[layer], inputs=[x], outputs=[y], values={v.name: v for v in (x, w, y)}, opset=dict(OPSET))
-    return layer, graph, f"an ONNX {node.op} with group={groups} and weight {dims.fmt_shape(weight)}"
+    return layer, graph, f"an ONNX {node.op} with group={groups} and weight {dims.pretty_shape(weight)}"

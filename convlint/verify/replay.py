@@ -121,7 +121,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
         else:
             shape = tuple(witness_mod.evaluate(d, values) for d in shapes[v])
             if any(d is None or d < 0 for d in shape):
-                raise Unverifiable(f"no concrete shape for input {v.name!r} {dims.fmt_shape(shapes[v])}")
+                raise Unverifiable(f"no concrete shape for input {v.name!r} {dims.pretty_shape(shapes[v])}")
             budget.spend(shape, f"input {v.name!r}")
             array = _random(rng, shape, v.dtype or _first_dtype(node), v.name)
             if v.range is not None:

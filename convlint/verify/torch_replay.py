@@ -257,7 +257,7 @@ class _Sizes(NamedTuple):
 def _concrete(v, shape, values) -> tuple:
     out = tuple(witness_mod.evaluate(d, values) for d in shape)
     if any(d is None or d < 0 for d in out):
-        raise _Cannot(f"no concrete shape for input {v.name!r} {dims.fmt_shape(v.shape)}")
+        raise _Cannot(f"no concrete shape for input {v.name!r} {dims.pretty_shape(v.shape)}")
     return out
 
 
@@ -297,7 +297,7 @@ def _rebuild(x, values, tensors: dict, budget: Budget, gen):
     if isinstance(x, sympy.Basic):
         d = witness_mod.evaluate(x, values.values)
         if d is None:
-            raise _Cannot(f"no witness value for the size {dims.fmt(x)} the call takes")
+            raise _Cannot(f"no witness value for the size {dims.pretty(x)} the call takes")
         return d
     if isinstance(x, torch.device):
         return torch.device("cpu")

@@ -91,7 +91,7 @@ def _solve_product(syms, atoms, domain) -> Optional[Verdict]:
     if not solutions:
         return Verdict("never")
     product = sympy.Mul(*[factors[s] for s in order])
-    condition = f"{dims.pretty(product)} = {t}"
+    condition = f"{dims.pretty(product)} == {t}"
     if restrictions:
         condition += " and " + " and ".join(
             _solve_single(s, [a for a in restrictions if _symbols(a) == {s}],
