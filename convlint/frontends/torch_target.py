@@ -33,7 +33,7 @@ from convlint.core.words import display_path, first_line
 from convlint.frontends.specs import torch_spec
 from convlint.frontends import torch_modules
 from convlint.frontends.torch_paths import path_from_traceback
-from convlint.frontends.torch_trace import is_user_file, user_frame
+from convlint.frontends.torch_sources import is_user_file, user_frame
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl")
 

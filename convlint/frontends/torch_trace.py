@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import linecache
 import logging
 import os
 import re
@@ -39,7 +38,6 @@ import sympy
 import torch
 import torch._refs
 from torch import nn
-from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from convlint.core.ir import (Branch, Node, NodeFacts, Origin, Refusal, SizeRequirement, Specialized, Stop, TorchCall,
@@ -48,41 +46,17 @@ from convlint.core.words import display_path, first_line
 from convlint.shapes import SHAPE_FUNCTIONS
 from convlint.shapes.propagate import Propagation
 from convlint.frontends import torch_modules, torch_ops, torch_values
+from convlint.frontends.torch_sources import (CONVLINT_DIR, code_at, decides, guard_site, innermost_user_frame,
+                                               is_limitation, is_user_file, raised_by_torch_nn, user_frame)
+from convlint.frontends.torch_symbolic import SYMBOLIC_IMPL
 
 _ORIGINAL_CALL = nn.Module.__call__
 _ACTIVE = []  # the tracer whose trace is running (a stack, for safety)
 
-_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_CONVLINT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
 
-# Exceptions that mean "a shape-only trace cannot follow this", not "PyTorch refuses this model".
-_LIMITS = ("DataDependentOutputException", "DynamicOutputShapeException", "UnsupportedOperatorException",
-           "UnsupportedFakeTensorException", "GuardOnDataDependentSymNode", "UnsupportedMutationAliasingException")
-_LIMIT_MARKERS = ("data-dependent", "data dependent", "symbolic sizes", "data pointer", "meta tensor", "FakeTensor",
-                  "fake tensor", "Cannot copy out of meta", "unbacked", "expected to contain only concrete integers")
 _ASSERTS = frozenset({"_assert", "_check", "_check_with", "_check_value", "_check_index", "_check_type"})
 _NEEDS_DATA = frozenset({"item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__", "__array__",
                          "nonzero", "unique", "masked_select", "argwhere", "bincount", "repeat_interleave"})
-
-
-def _guard_site():
-    """(file, first line of the function, line) of the user's code that made torch compare sizes."""
-    f = _user_frame(sys._getframe(2))
-    return None if f is None else (display_path(f.f_code.co_filename), f.f_code.co_firstlineno, f.f_lineno)
-
-
-def _decides(guard, where: dict, code: str) -> bool:
-    """Whether ``guard`` is the comparison behind a raise at ``where``: made on the raising line itself (``assert
-    H == 224``, ``torch._assert(...)``), or a few lines above it in the same function for a ``raise`` statement
-    (``if W % 16:`` / ``raise ...``)."""
-    site = getattr(guard.sloc, "maybe_user_loc", None)
-    if type(site) is not tuple or site[0] != where.get("file") or where.get("line") is None:
-        return False
-    line = where["line"]
-    if site[2] == line:
-        return True
-    return (code or "").startswith("raise") and line - 5 <= site[2] < line and site[1] <= site[2]
 
 
 class TraceStop(BaseException):
@@ -96,57 +70,6 @@ class TraceStop(BaseException):
 class Doubt(BaseException):
     """Ends a trace on plain meta tensors at the first thing it cannot vouch for (PyTorch refusing a call, a stop, a
     tensor off the meta device), so that the trace is done again on fake tensors."""
-
-
-def is_limitation(e: BaseException) -> bool:
-    if type(e).__name__ in _LIMITS:
-        return True
-    if isinstance(e, NotImplementedError):  # torch.nn's own Python code raises it to refuse a call, too
-        return not _raised_by_torch_nn(e)
-    text = str(e)
-    return any(m in text for m in _LIMIT_MARKERS)
-
-
-_TORCH_NN = os.path.join(_TORCH_DIR, "nn") + os.sep
-
-
-def _raised_by_torch_nn(e: BaseException) -> bool:
-    """Whether ``e`` was raised by a ``raise`` statement of torch.nn's Python code (``F.interpolate`` refusing a 2-D
-    input, an LSTM's ``check_hidden_size``), not by a kernel that Python code called."""
-    tb = e.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None or not tb.tb_frame.f_code.co_filename.startswith(_TORCH_NN):
-        return False
-    return linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip().startswith("raise")
-
-
-def is_user_file(filename: str) -> bool:
-    if filename.startswith("<") or filename.startswith(_TORCH_DIR) or filename.startswith(_CONVLINT_DIR):
-        return False
-    if filename.startswith(_STDLIB_DIR) and "site-packages" not in filename[len(_STDLIB_DIR):]:
-        return False
-    return True
-
-
-def user_frame(frame=None, stop=None):
-    """(file, line) of the innermost frame in the user's code (not torch, convlint or the standard library), looking
-    no further out than the frame ``stop``."""
-    f = _user_frame(frame or sys._getframe(1), stop)
-    return (display_path(f.f_code.co_filename), f.f_lineno) if f is not None else (None, None)
-
-
-def _user_frame(f, stop=None):
-    while f is not None and f is not stop:
-        if is_user_file(f.f_code.co_filename):
-            return f
-        f = f.f_back
-    return None
-
-
-def code_at(filename: str, line: int) -> str:
-    """The source line, stripped, for messages (empty when not available)."""
-    return linecache.getline(filename, line).strip() if filename and line else ""
 
 
 def _tensors(obj, out=None, depth=0):
@@ -166,51 +89,6 @@ def _tensors(obj, out=None, depth=0):
 
 def _dtype_name(t) -> str:
     return str(t.dtype).replace("torch.", "")
-
-
-def _constant_pad(input, pad, mode="constant", value=None):
-    """``F.pad`` by torch's reference implementation for constant padding: the C++ kernel reads every size of the
-    input, which fixes the user's symbols (``N``, ``H``) to their example values even where the padding is zero."""
-    if mode != "constant":
-        return F.pad(input, pad, mode, value)
-    return torch._refs.constant_pad_nd(input, pad, 0 if value is None else value)
-
-
-def _clamped(bound, size):
-    """A slice bound as Python clamps it into ``[0, size]``, kept symbolic when the bound or the size is a SymInt
-    (a negative int counts from the end: ``size - Min(-bound, size)``)."""
-    if bound is None or not isinstance(bound, (int, torch.SymInt)) or (type(bound) is int and type(size) is int):
-        return bound
-    if type(bound) is int and bound < 0:
-        return size - torch.sym_min(-bound, size)
-    return torch.sym_min(bound, size)
-
-
-def _slice_getitem(x, index):
-    """``x[index]`` with each slice bound clamped to its axis as ``Min(bound, size)``. torch compares a symbolic
-    bound with the axis size on the symbols' example values, so ``cos[:T]`` on a 64-row table would come out 64 rows
-    for every ``T``; clamped, it is ``Min(T, 64)`` rows, which is what slicing gives."""
-    items = index if type(index) is tuple else (index,)
-    if not any(type(i) is slice for i in items) or any(isinstance(i, torch.Tensor) or i is True or i is False
-                                                        or isinstance(i, (list, tuple)) for i in items):
-        return x[index]
-    consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
-    out, axis = [], 0
-    for k, item in enumerate(items):
-        if item is Ellipsis:
-            axis = x.dim() - (consumed - sum(1 for i in items[:k] if i is not None))
-        elif item is not None:
-            if type(item) is slice and 0 <= axis < x.dim():
-                size = x.shape[axis]
-                item = slice(_clamped(item.start, size), _clamped(item.stop, size), item.step)
-            axis += 1
-        out.append(item)
-    return x[tuple(out)]
-
-
-# Torch functions run by another implementation that computes the same result and keeps sizes symbolic.
-_SYMBOLIC_IMPL = {F.pad: _constant_pad, torch.constant_pad_nd: torch._refs.constant_pad_nd,
-                  torch.Tensor.__getitem__: _slice_getitem}
 
 
 def op_name(func) -> str:
@@ -296,7 +174,7 @@ class Tracer:
         _ACTIVE.append(self)
         self.base_frame = sys._getframe()
         if hasattr(type(self.table.env), "guard_site"):
-            self.table.env.guard_site = _guard_site
+            self.table.env.guard_site = guard_site
         try:
             with _quiet_torch(), _Recorder(self), torch.no_grad():
                 out = self.model(*args, **kwargs)
@@ -344,7 +222,7 @@ class Tracer:
         the comparison that lets it pass, in the user's names (``Eq(H, 224)``); None when the raise does not follow
         from such a comparison."""
         guards = self.table.env.guards
-        if self.on_meta or len(guards) <= self._guards or not _decides(guards[-1], where, code):
+        if self.on_meta or len(guards) <= self._guards or not decides(guards[-1], where, code):
             return None
         return self._requirement(guards[-1], e, dict(where, node=None), code)
 
@@ -543,7 +421,7 @@ class Tracer:
         machinery); None for the model itself, which convlint calls."""
         f = sys._getframe(2)
         while f is not None and f is not self.base_frame and (
-                f.f_code.co_filename.startswith(_CONVLINT_DIR)
+                f.f_code.co_filename.startswith(CONVLINT_DIR)
                 or f.f_code.co_filename.endswith(os.path.join("nn", "modules", "module.py"))):
             f = f.f_back
         return None if f is self.base_frame else f
@@ -562,7 +440,7 @@ class Tracer:
             except Exception as e:
                 if self.failed_in is None:
                     self.failed_in = path
-                    if not self.on_meta and _raised_by_torch_nn(e) and not is_limitation(e):
+                    if not self.on_meta and raised_by_torch_nn(e) and not is_limitation(e):
                         self._refused_module(module, path, args, kwargs, e)
                 raise
             finally:
@@ -661,7 +539,7 @@ class Tracer:
         that lets it pass (``N == 8``) as a requirement, so that the trace is done again on sizes that meet it;
         ``guards``: how many guards torch had taken when the call began."""
         new = self.table.env.guards[guards:]
-        if self.on_meta or not new or not _raised_by_torch_nn(e) or is_limitation(e):
+        if self.on_meta or not new or not raised_by_torch_nn(e) or is_limitation(e):
             return
         where = self._where(node)
         code = code_at(where["file"], where["line"]) if where["file"] and where["line"] else ""
@@ -759,7 +637,7 @@ class Tracer:
                 return self._shape_only(name, shape_only[0], shape, args, kwargs, func)
         try:
             with self.quiet():
-                out = _SYMBOLIC_IMPL.get(func, func)(*args, **kwargs)
+                out = SYMBOLIC_IMPL.get(func, func)(*args, **kwargs)
         except TraceStop:
             raise
         except Exception as e:
@@ -805,7 +683,7 @@ class Tracer:
             if required is not None:
                 raise TraceStop(required)
         if name in _NEEDS_DATA or is_limitation(e):
-            f = _user_frame(sys._getframe(1), self.base_frame)
+            f = innermost_user_frame(sys._getframe(1), self.base_frame)
             file, line = (display_path(f.f_code.co_filename), f.f_lineno) if f is not None else (None, None)
             code = code_at(f.f_code.co_filename, f.f_lineno) if f is not None else ""
             raise TraceStop(Stop("limit", f"{'`' + code + '` ' if code else ''}needs the values of a tensor ({name}), "
