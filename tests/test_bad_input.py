@@ -248,7 +248,7 @@ def test_cycle_is_a_finding(tmp_path):
         g (float[1, 3] x) => (float[1, 3] y) { [add] a = Add(x, b) [relu] b = Relu(a) [out] y = Relu(b) }"""))
     result = lint_json(tmp_path)
     assert result.returncode == 1
-    assert findings(result) == [("CL004", "add", "3 node(s) are on or behind a cycle: 'add', 'relu', 'out'")]
+    assert findings(result) == [("CL004", "add", "3 nodes are on or behind a cycle: 'add', 'relu', 'out'")]
 
 
 def test_self_loop_is_a_finding(tmp_path):
