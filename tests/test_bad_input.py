@@ -389,7 +389,7 @@ def test_dims_of_a_plausible_degree_stay_exact(tmp_path):
     assert result.returncode == 1
     [(rule, node, message)] = findings(result)
     assert (rule, node) == ("CL101", "conv")
-    assert message.startswith("input 'z' has ((N**2 + 1)**2 + 1)**2 + 1 channels")
+    assert message.startswith("input 'z' has ((N²+1)²+1)²+1 channels")
 
 
 def nested_ifs(depth) -> str:
