@@ -81,14 +81,19 @@ class RnnInputSize(Rule):
         verdict = equal_verdict(have, want)
         if not (verdict.never or verdict.some):
             return
+        torch = node.origin is not None and node.origin.kind == "torch"
+        # PyTorch holds one (gates·hidden, input_size) weight per direction; the IR stacks them as ONNX's W does
+        shown = w[1:] if torch else w
+        weight = f"{node.input(1).name!r} {dims.pretty_shape(shown)}"
         hidden = node.attrs.get("hidden_size")
         detail = f" (hidden_size {hidden}, {GATES[node.op]} gate{'s' if GATES[node.op] > 1 else ''})" if hidden else ""
         message = (f"{layer(node)} receives {dims.pretty(have)} features per step from "
-                   f"{named(node.input(0))}{_source(node.input(0))}, but its weight {named(node.input(1))}{detail} "
+                   f"{named(node.input(0))}{_source(node.input(0))}, but its weight {weight}{detail} "
                    f"takes input_size={dims.pretty(want)}")
         message += every_size(have) if verdict.never else condition_clause(verdict)
-        fixed = (w[0], w[1], have)
-        hint = (f"set input_size={dims.pretty(have)} (W of shape {dims.pretty_shape(fixed)}), or project the input "
+        fixed = (*shown[:-1], have)
+        what = f"{node.input(1).name} of shape" if torch else "W of shape"
+        hint = (f"set input_size={dims.pretty(have)} ({what} {dims.pretty_shape(fixed)}), or project the input "
                 f"to {dims.pretty(want)} features first")
         yield self.finding(node, message, hint, **judged(verdict))
 
