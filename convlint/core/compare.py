@@ -24,20 +24,6 @@ def equal(a, b):
     return _sym_equal(a, b)
 
 
-@functools.lru_cache(maxsize=65536)
-def _sym_equal(a, b):
-    diff = a - b
-    zero = diff.is_zero
-    if zero is None and diff.has(sympy.Min, sympy.Max):
-        zero = _exact(diff, "==")
-        if zero is not NotImplemented:
-            return zero
-        zero = None
-    if zero is None:  # sympy's assumptions alone cannot tell; simplify (slow on nested floors) may
-        zero = sympy.simplify(diff).is_zero
-    return None if zero is None else bool(zero)
-
-
 def at_least(a, b):
     """True if ``a >= b`` for every value of the symbols, False if ``a < b`` for every value, else None."""
     if type(a) is int and type(b) is int:
@@ -48,17 +34,39 @@ def at_least(a, b):
 
 
 @functools.lru_cache(maxsize=65536)
+def _sym_equal(a, b):
+    return _decided(a - b, "==")
+
+
+@functools.lru_cache(maxsize=65536)
 def _sym_at_least(a, b):
-    diff = a - b
-    sign = _sign(diff)
-    if sign is None and diff.has(sympy.Min, sympy.Max):
-        sign = _exact(diff, ">=")
-        if sign is not NotImplemented:
-            return sign
-        sign = None
-    if sign is None:  # as in _sym_equal: simplify only when the assumptions cannot tell
-        sign = _sign(sympy.simplify(diff))
-    return sign
+    return _decided(a - b, ">=")
+
+
+def _decided(diff, op: str):
+    """Whether ``diff == 0`` (``op`` "==") or ``diff >= 0`` (">=") holds for every value of the symbols (True), for
+    none (False) or for some or unknown (None): sympy's assumptions first, the exact solver where they know little
+    (``Min``/``Max``), and ``simplify`` (slow on nested floors) only when neither can tell."""
+    answer = _assumed(diff, op)
+    if answer is None and diff.has(sympy.Min, sympy.Max):
+        exact = _exact(diff, op)
+        if exact is not NotImplemented:
+            return exact
+    if answer is None:
+        answer = _assumed(sympy.simplify(diff), op)
+    return answer
+
+
+def _assumed(diff, op: str):
+    """What sympy's assumptions alone say of ``diff == 0`` or ``diff >= 0``: True, False or None."""
+    if op == "==":
+        zero = diff.is_zero
+        return None if zero is None else bool(zero)
+    if diff.is_nonnegative:
+        return True
+    if diff.is_negative:
+        return False
+    return None
 
 
 def _exact(diff, op: str):
@@ -67,14 +75,6 @@ def _exact(diff, op: str):
     ``Min``/``Max``: ``Min(T, 64) == 65`` is false for every ``T``); NotImplemented when it cannot tell."""
     status = conditions.solve([(conditions.Cmp(diff, op),)]).status
     return {"always": True, "never": False, "some": None}.get(status, NotImplemented)
-
-
-def _sign(diff):
-    if diff.is_nonnegative:
-        return True
-    if diff.is_negative:
-        return False
-    return None
 
 
 def divisible(a, b):
