@@ -19,6 +19,7 @@ PARTS = {
     "convlint.rule": "rule API",
     "convlint.examples": "rule API",
     "convlint.shapes": "shapes",
+    "convlint.cost": "cost",
     "convlint.frontends": "front ends",
     "convlint.checking": "checking",
     "convlint_rules": "rules",
@@ -32,12 +33,13 @@ MAY_IMPORT = {
     "core": set(),
     "rule API": {"core"},
     "shapes": {"core"},
+    "cost": {"core"},
     "front ends": {"core", "shapes"},
     "checking": {"core", "rule API"},
     "rules": {"core", "rule API", "shapes"},
     "verification": {"core", "rule API", "shapes"},
-    "pipeline": {"core", "rule API", "shapes", "front ends", "checking", "verification"},
-    "shell": {"core", "rule API", "shapes", "front ends", "checking", "verification", "pipeline"},
+    "pipeline": {"core", "rule API", "shapes", "cost", "front ends", "checking", "verification"},
+    "shell": {"core", "rule API", "shapes", "cost", "front ends", "checking", "verification", "pipeline"},
 }
 
 
