@@ -13,6 +13,7 @@ from convlint.core.errors import InputError, one_line
 from convlint.shapes.propagate import propagate
 from convlint.results import Report, Result
 from convlint.checking.branches import scope_specialized, widen_conditions
+from convlint.checking.domain import UNKNOWN, Domain, model_domain
 from convlint.frontends import load_graph
 from convlint.frontends.specs import target_name
 
@@ -54,9 +55,18 @@ def lint_target(target, name: str, rules, input_shapes=(), verify: bool = True, 
         from convlint.verify import verify_findings
 
         verify_findings(graph, findings)
+    domain = _domain(graph, findings, name)
     for f in findings:  # the graph stays here: a Result may go to another process (-j N), and outlives the lint
         f.node_ref = None
-    return Result(name, findings=findings)
+    return Result(name, findings=findings, domain=domain)
+
+
+def _domain(graph, findings, name):
+    """The model's input domain; a failure to state it (a bug of ours) leaves it unknown, never ends the lint."""
+    try:
+        return model_domain(graph, findings)
+    except Exception as e:
+        return Domain(UNKNOWN, partial=f"internal error stating it: {type(e).__name__}: {e}")
 
 
 class _Job(NamedTuple):

@@ -17,11 +17,15 @@ class Result:
     findings: list = field(default_factory=list)
     error: Optional[str] = None
     suppressed: list = field(default_factory=list)  # (finding, reason) silenced by the configuration
+    domain: Optional[object] = None
+    """The input sizes for which the whole model runs (a :class:`~convlint.checking.domain.Domain`); None when the
+    target could not be read."""
 
     def to_json(self) -> dict:
         return {
             "target": self.target,
             "error": self.error,
+            "domain": self.domain.text() if self.domain is not None else None,
             "findings": [f.to_json() for f in sorted(self.findings, key=lambda f: f.sort_key())],
         }
 

@@ -48,4 +48,15 @@ def summary(report, counts) -> str:
     text = f"Found {', '.join(parts) or 'nothing'} in {models}{hidden}"
     if failed:
         text += f"; {failed} could not be read"
+    limited = [r for r in report.results if _limits(r.domain)]
+    if n == 1 and limited:
+        text += f"; it runs when {limited[0].domain.text()}"
+    elif limited:
+        text += "; " + "; ".join(f"{r.target} runs when {r.domain.text()}" for r in limited)
     return click.style(text + ".", bold=True)
+
+
+def _limits(domain) -> bool:
+    """Whether a model's input domain is worth a word: it runs for some sizes only (or convlint could not join its
+    conditions). "No size" goes without saying beside an error, and "every size" beside no finding."""
+    return domain is not None and (domain.status == "some" or (domain.status == "unknown" and bool(domain.condition)))

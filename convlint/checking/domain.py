@@ -1,0 +1,104 @@
+"""The model's input domain: the input sizes for which the whole model runs, as one statement.
+
+It is the conjunction of every size condition found in the model: the conditions of the findings that hold for some
+sizes only (their atoms, :attr:`~convlint.rule.Evidence.atoms`) and the size checks of the model's own code that a
+PyTorch trace found (:attr:`~convlint.core.ir.Trace.requirements`), solved together by
+:func:`convlint.core.conditions.solve`, so that a U-Net's four per-skip conditions (``H % 2 == 0``, ``H // 2 % 2 ==
+0``...) read as one (``H % 16 == 0``). An error finding means no size: the model cannot run as given. Where a
+condition has no atoms, or the solver cannot join them, the statement lists the conditions as found, and says it is
+not simplified. Where the trace stopped early, the statement holds up to where it stopped, and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from convlint.core import conditions as cond
+from convlint.core import dims
+from convlint.rule import ERROR
+
+EVERY, SOME, NONE, UNKNOWN = "every", "some", "none", "unknown"
+
+
+@dataclass
+class Domain:
+    """The input sizes for which the model runs: ``status`` is "every", "some", "none" or "unknown"."""
+
+    status: str
+    condition: str = ""
+    """For "some": the condition in the user's dim names (``H % 16 == 0 and W % 16 == 0``); for "unknown", the
+    conditions as found, joined with "and" (not simplified), or ""."""
+    symbols: tuple = ()
+    """The names of the input dims that are symbols; none when every size was given."""
+    partial: Optional[str] = None
+    """Why the statement covers part of the model only (the trace stopped, say), or None."""
+    example: Optional[dict] = None
+    """For "some": a smallest size that meets the condition (symbol name -> value)."""
+
+    def text(self) -> str:
+        """The statement as the reports print it: ``every size``, ``no size``, the condition, or ``unknown``."""
+        if self.status == EVERY:
+            said = "every size" if self.symbols else "the given sizes"
+        elif self.status == NONE:
+            said = "no size"
+        elif self.status == SOME:
+            said = self.condition
+        else:
+            said = f"unknown ({self.condition}: not simplified)" if self.condition else "unknown"
+        return f"{said} ({self.partial})" if self.partial else said
+
+
+def model_domain(graph, findings) -> Domain:
+    """The input domain of the model ``graph`` (propagated, its rules run and joined) given its ``findings``."""
+    symbols = tuple(s.name for s in dims.symbols_of(*[d for v in graph.inputs for d in (v.shape or ())]))
+    partial = _partial(graph)
+    if any(f.severity == ERROR and f.rule != "CL000" for f in findings):
+        return Domain(NONE, symbols=symbols, partial=partial)
+    if graph.trace is not None and graph.trace.stop is not None and graph.trace.stop.kind == "no-input":
+        return Domain(UNKNOWN, symbols=symbols, partial=partial)
+    atoms, domain, loose = [], [], []
+    trace = graph.trace
+    required = [r for r in trace.requirements if r.verdict is not None and r.verdict.some] if trace else []
+    for r in required:
+        atoms += r.atoms
+    said = {r.verdict.condition for r in required}
+    for f in findings:
+        if not f.condition or f.severity == ERROR:
+            continue
+        if f.evidence.atoms:
+            atoms += list(f.evidence.atoms)
+            domain += list(f.evidence.domain)
+        elif f.condition not in said:
+            loose.append(f.condition)
+    if not atoms and not loose:
+        return Domain(EVERY, symbols=symbols, partial=partial)
+    if loose:
+        parts = [cond.solve(atoms, domain).condition] if atoms else []
+        return Domain(UNKNOWN, _joined(sorted(set(parts + loose))), symbols, partial)
+    verdict = cond.solve(atoms, domain)
+    if verdict.some:
+        return Domain(SOME, verdict.condition, symbols, partial, dict(verdict.example))
+    if verdict.never:
+        return Domain(NONE, symbols=symbols, partial=partial)
+    if verdict.always:
+        return Domain(EVERY, symbols=symbols, partial=partial)
+    found = [f.condition for f in findings if f.condition and f.severity != ERROR]
+    found += [r.verdict.condition for r in required]
+    return Domain(UNKNOWN, _joined(sorted(set(found))), symbols, partial)
+
+
+def _joined(conditions) -> str:
+    return " and ".join(f"({c})" if " or " in c else c for c in conditions if c)
+
+
+def _partial(graph) -> Optional[str]:
+    stop = graph.trace.stop if graph.trace is not None else None
+    if stop is None:
+        return None
+    if stop.kind == "no-input":
+        return "no input shape given"
+    if stop.kind == "assumed":
+        return None  # the trace went on, on sizes that meet the check
+    where = f" at {stop.module or stop.node}" if (stop.module or stop.node) else ""
+    return f"up to where the trace stopped{where}"
