@@ -35,6 +35,28 @@ def lint(model, input_shape=None, select=None, ignore=None, verify=True, input_d
                trust_pickle=trust_pickle)
 
 
+def summary(model, input_shape=None, depth=None, at=None, select=None, ignore=None, input_dtype=None, weights=None,
+            trust_pickle=False):
+    """The summary of ``model`` (a :class:`~convlint.summarize.Summary`): per layer (``.layers``) its output shapes,
+    parameters, MACs and activations as exact formulas in the input's symbols; the totals (``.params``, ``.macs``,
+    ``.activations``); and ``.domain``, the input sizes for which the whole model runs (``.domain.text()``).
+    ``.to_json()`` gives what ``convlint summary --format json`` prints for it; ``.error`` is the one-line reason
+    when the model cannot be read (nothing is raised).
+
+    ``depth`` folds the rows below that many levels of the module path into their container; ``at`` (a dict, or
+    ``"H=224,W=224"``) evaluates every formula at those sizes. The other arguments are those of :func:`lint`.
+    """
+    from convlint.app import input_dtypes, input_shapes
+    from convlint.app.sizes import parse_sizes
+    from convlint.pipeline import summaries
+
+    shapes = input_shapes.coerce(input_shape)
+    dtypes = input_dtypes.coerce(input_dtype)
+    sizes = parse_sizes([at]) if isinstance(at, str) else dict(at or {})
+    return summaries([model], shapes, _codes(select), _codes(ignore), depth=depth, at=sizes or None,
+                     input_dtypes=dtypes, weights=weights, trust_pickle=trust_pickle)[0]
+
+
 def _codes(value):
     if value is None:
         return None
@@ -43,4 +65,4 @@ def _codes(value):
     return list(value)
 
 
-__all__ = ["lint", "Report", "LintError", "__version__"]
+__all__ = ["lint", "summary", "Report", "LintError", "__version__"]

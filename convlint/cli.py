@@ -102,9 +102,6 @@ def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select,
 
     With no PATH, lint the targets named in the configuration ([tool.convlint] in pyproject.toml).
     """
-    from convlint.app import config
-    from convlint.app import input_dtypes as input_dtypes_mod
-    from convlint.app import input_shapes as shapes_mod
     from convlint.checking import registry
     from convlint.batch import workers_for
     from convlint.pipeline import lint
@@ -112,18 +109,7 @@ def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select,
     from convlint.reports import github_format, json_format, sarif_format, text_format
 
     from_cli = _given(click.get_current_context())
-    try:
-        specs = [shapes_mod.parse(s) for s in input_shapes]
-        dtypes = [input_dtypes_mod.parse(s) for s in input_dtypes]
-        cfg = config.load(config_file)
-        planned = cfg.expand(paths)
-        targets = [(t, specs or [shapes_mod.parse(s) for s in (named.input_shapes if named else ())],
-                    _target_options(named, input_dtypes_mod, dtypes, weights)) for t, named in planned]
-    except InputError as e:
-        _fail(str(e))
-    if not targets:
-        _fail("no model given and no targets named in the configuration; usage: convlint PATH... "
-              "(see convlint --help)")
+    cfg, targets = _plan(paths, input_shapes, input_dtypes, weights, config_file)
     select, ignore = _split(select), _split(ignore)
     reg = registry.load()
     for code in select + ignore:
@@ -149,6 +135,98 @@ def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select,
     elif report.findings or not report.input_errors:
         click.echo(text_format.render(report), nl=False, color=_color())
     sys.exit(report.exit_code(fail_on))
+
+
+@main.command("summary")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="DIMS",
+              help="Dims of the first input (repeat for the next ones in order), or NAME=DIMS; ints or symbol names, "
+                   "e.g. N,3,H,W.")
+@click.option("--input-dtype", "input_dtypes", multiple=True, metavar="DTYPE",
+              help="PyTorch targets: element type of the first input (repeat for the next ones), or NAME=DTYPE.")
+@click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
+              help="PyTorch targets: apply this state dict (read with weights_only=True) to the model first.")
+@click.option("--trust-pickle", is_flag=True,
+              help="PyTorch targets: allow loading a pickled module (torch.save(model)); this runs code from the file.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True)
+@click.option("--depth", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Fold the layers below N levels of the module path into one row per container (default: leaves).")
+@click.option("--at", "at", multiple=True, metavar="SIZES",
+              help="Evaluate every formula at these sizes, e.g. H=224,W=224 (symbols left free stay formulas).")
+@click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes or prefixes (comma-separated).")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rule codes or prefixes (comma-separated).")
+@click.option("--fail-on", type=click.Choice([ERROR, WARNING, INFO]), default=ERROR, show_default=True,
+              help="Exit 1 when a finding of this severity or worse is found.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read this configuration file instead of finding pyproject.toml or convlint.toml.")
+def summary_cmd(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, depth, at, select, ignore, fail_on,
+                config_file):
+    """Summarize models: per layer, output shapes, parameters and MACs as formulas; totals; the input sizes for
+    which the model runs.
+
+    Exit status as for linting: 0, or 1 when a finding at or above --fail-on is found, 2 when a target cannot be
+    read.
+    """
+    from convlint.app.progress import Progress
+    from convlint.app.sizes import parse_sizes
+    from convlint.checking import registry
+    from convlint.pipeline import summaries
+    from convlint.reports import summary_format
+    from convlint.rule import SEVERITY_RANK
+
+    from_cli = _given(click.get_current_context())
+    cfg, targets = _plan(paths, input_shapes, input_dtypes, weights, config_file)
+    try:
+        sizes = parse_sizes(at)
+    except InputError as e:
+        _fail(str(e))
+    select, ignore = _split(select), _split(ignore)
+    reg = registry.load()
+    for code in select + ignore:
+        if not reg.known(code):
+            _fail(f"unknown rule code or prefix {code!r}; `convlint rules` lists them")
+    select = select if "select" in from_cli else cfg.select
+    ignore = ignore if "ignore" in from_cli else cfg.ignore
+    fail_on = fail_on if "fail_on" in from_cli else cfg.fail_on or fail_on
+    with Progress(len(targets)) as progress:
+        done = summaries(targets, (), select or None, ignore or None, depth=depth, at=sizes or None,
+                         progress=progress, trust_pickle=trust_pickle)
+    unknown = sorted(set(sizes) - {n for s in done for n in s.symbols})
+    if unknown and all(not s.error for s in done):
+        _fail(f"--at names {', '.join(unknown)}, which no input dim is called "
+              f"(the models' symbols: {', '.join(sorted({n for s in done for n in s.symbols})) or 'none'})")
+    for s in done:
+        if s.error:
+            click.echo(f"convlint: error: {one_line(s.error)}", err=True, color=_color())
+    shown = [s for s in done if not s.error]
+    if shown or fmt == "json":
+        click.echo(summary_format.render(shown if fmt != "json" else done, fmt), nl=False, color=_color())
+    if any(s.error for s in done):
+        sys.exit(2)
+    floor = SEVERITY_RANK[fail_on]
+    sys.exit(1 if any(SEVERITY_RANK.get(f.severity, 0) >= floor for s in done for f in s.findings) else 0)
+
+
+def _plan(paths, input_shapes, input_dtypes, weights, config_file):
+    """(the configuration, the targets to work on as (target, input shapes, options) triples) for the paths and
+    options given; a usage error ends here, with exit status 2."""
+    from convlint.app import config
+    from convlint.app import input_dtypes as input_dtypes_mod
+    from convlint.app import input_shapes as shapes_mod
+
+    try:
+        specs = [shapes_mod.parse(s) for s in input_shapes]
+        dtypes = [input_dtypes_mod.parse(s) for s in input_dtypes]
+        cfg = config.load(config_file)
+        planned = cfg.expand(paths)
+        targets = [(t, specs or [shapes_mod.parse(s) for s in (named.input_shapes if named else ())],
+                    _target_options(named, input_dtypes_mod, dtypes, weights)) for t, named in planned]
+    except InputError as e:
+        _fail(str(e))
+    if not targets:
+        _fail("no model given and no targets named in the configuration; usage: convlint PATH... "
+              "(see convlint --help)")
+    return cfg, targets
 
 
 def _target_options(named, dtypes_mod, dtypes, weights) -> dict:

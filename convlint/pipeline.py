@@ -12,6 +12,7 @@ from convlint.checking.engine import run_rules
 from convlint.core.errors import InputError, one_line
 from convlint.shapes.propagate import propagate
 from convlint.results import Report, Result
+from convlint.summarize import Summary, summarize
 from convlint.checking.branches import scope_specialized, widen_conditions
 from convlint.checking.domain import UNKNOWN, Domain, model_domain
 from convlint.frontends import load_graph
@@ -33,24 +34,31 @@ def _gc_paused(fn):
     return paused
 
 
+def _analysed(target, name: str, rules, input_shapes, load_options):
+    """(graph, findings) for one target, or (None, the one-line reason it cannot be read)."""
+    try:
+        graph = load_graph(target, input_shapes, **load_options)
+        propagate(graph)
+        return graph, scope_specialized(graph, widen_conditions(graph, run_rules(graph, rules), rules))
+    except InputError as e:
+        return None, one_line(e)
+    except RecursionError:
+        return None, f"{name}: the model nests subgraphs too deeply to read"
+    except MemoryError:
+        return None, f"{name}: reading the model ran out of memory"
+    except Exception as e:  # a bug of ours must still end in one line, not a traceback
+        return None, one_line(f"{name}: internal error, please report it: {type(e).__name__}: {e}")
+
+
 @_gc_paused
 def lint_target(target, name: str, rules, input_shapes=(), verify: bool = True, **load_options) -> Result:
     """Lint one target; an unreadable one gives a Result with ``error`` set instead of findings.
 
     With ``verify``, each error finding is replayed alone in onnxruntime (:mod:`convlint.verify`), which never fails.
     """
-    try:
-        graph = load_graph(target, input_shapes, **load_options)
-        propagate(graph)
-        findings = scope_specialized(graph, widen_conditions(graph, run_rules(graph, rules), rules))
-    except InputError as e:
-        return Result(name, error=one_line(e))
-    except RecursionError:
-        return Result(name, error=f"{name}: the model nests subgraphs too deeply to read")
-    except MemoryError:
-        return Result(name, error=f"{name}: reading the model ran out of memory")
-    except Exception as e:  # a bug of ours must still end in one line, not a traceback
-        return Result(name, error=one_line(f"{name}: internal error, please report it: {type(e).__name__}: {e}"))
+    graph, findings = _analysed(target, name, rules, input_shapes, load_options)
+    if graph is None:
+        return Result(name, error=findings)
     if verify:
         from convlint.verify import verify_findings
 
@@ -59,6 +67,22 @@ def lint_target(target, name: str, rules, input_shapes=(), verify: bool = True, 
     for f in findings:  # the graph stays here: a Result may go to another process (-j N), and outlives the lint
         f.node_ref = None
     return Result(name, findings=findings, domain=domain)
+
+
+@_gc_paused
+def summarize_target(target, name: str, rules, input_shapes=(), depth=None, at=None, **load_options) -> Summary:
+    """The summary of one target (:mod:`convlint.summarize`): its layers, totals and input domain, with the rows its
+    findings are on marked; an unreadable target gives a Summary with ``error`` set. Nothing is verified."""
+    graph, findings = _analysed(target, name, rules, input_shapes, load_options)
+    if graph is None:
+        return Summary(name, error=findings)
+    try:
+        summary = summarize(graph, findings, _domain(graph, findings, name), depth, at, name)
+    except Exception as e:  # a bug of ours must still end in one line, not a traceback
+        return Summary(name, error=one_line(f"{name}: internal error, please report it: {type(e).__name__}: {e}"))
+    for f in findings:
+        f.node_ref = None
+    return summary
 
 
 def _domain(graph, findings, name):
@@ -96,6 +120,22 @@ def lint(targets, input_shapes=(), select=None, ignore=None, workers=1, progress
         jobs.append(_Job(target, str(name), tuple(shapes), select, ignore, {**options, **own}))
     report.results = batch.run(_lint_job, jobs, workers, progress, fallback=_worker_failed, label=lambda j: j.name)
     return report
+
+
+def summaries(targets, input_shapes=(), select=None, ignore=None, depth=None, at=None, progress=None,
+              **options) -> list:
+    """The summary of every target (:func:`summarize_target`), in the order given; targets as for :func:`lint`."""
+    rules = registry.load().select(select, ignore)
+    out = []
+    for target in targets:
+        shapes, own = input_shapes, {}
+        if isinstance(target, tuple):
+            target, shapes, own = (*target, {}) if len(target) == 2 else target
+        name = str(target_name(target))
+        out.append(summarize_target(target, name, rules, tuple(shapes), depth, at, **{**options, **own}))
+        if progress is not None:
+            progress.advance(name)
+    return out
 
 
 def _lint_job(job: _Job) -> Result:

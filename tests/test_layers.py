@@ -27,6 +27,7 @@ PARTS = {
     "convlint.pipeline": "pipeline",
     "convlint.batch": "pipeline",
     "convlint.results": "pipeline",
+    "convlint.summarize": "pipeline",
     "convlint": "shell",  # the API (convlint.lint), the CLI, the docs generator, convlint.app, convlint.reports
 }
 MAY_IMPORT = {

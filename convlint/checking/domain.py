@@ -2,7 +2,8 @@
 
 It is the conjunction of every size condition found in the model: the conditions of the findings that hold for some
 sizes only (their atoms, :attr:`~convlint.rule.Evidence.atoms`) and the size checks of the model's own code that a
-PyTorch trace found (:attr:`~convlint.core.ir.Trace.requirements`), solved together by
+PyTorch trace found (:attr:`~convlint.core.ir.Trace.requirements`), and the sizes every convolution and pooling window needs (its output at least 1 on each axis: too
+common to report on every layer, yet part of what the model accepts), solved together by
 :func:`convlint.core.conditions.solve`, so that a U-Net's four per-skip conditions (``H % 2 == 0``, ``H // 2 % 2 ==
 0``...) read as one (``H % 16 == 0``). An error finding means no size: the model cannot run as given. Where a
 condition has no atoms, or the solver cannot join them, the statement lists the conditions as found, and says it is
@@ -35,6 +36,9 @@ class Domain:
     """Why the statement covers part of the model only (the trace stopped, say), or None."""
     example: Optional[dict] = None
     """For "some": a smallest size that meets the condition (symbol name -> value)."""
+    classes: Optional[dict] = None
+    """For "some": the symbols whose sizes form one residue class, name -> (period, residue) (``H % 16 == 0``:
+    ``(16, 0)``), so that a formula can be stated for those sizes (``⌊H/16⌋`` is then ``H/16``)."""
 
     def text(self) -> str:
         """The statement as the reports print it: ``every size``, ``no size``, the condition, or ``unknown``."""
@@ -71,6 +75,8 @@ def model_domain(graph, findings) -> Domain:
             domain += list(f.evidence.domain)
         elif f.condition not in said:
             loose.append(f.condition)
+    windows = _window_atoms(graph)
+    atoms += windows
     if not atoms and not loose:
         return Domain(EVERY, symbols=symbols, partial=partial)
     if loose:
@@ -78,7 +84,7 @@ def model_domain(graph, findings) -> Domain:
         return Domain(UNKNOWN, _joined(sorted(set(parts + loose))), symbols, partial)
     verdict = cond.solve(atoms, domain)
     if verdict.some:
-        return Domain(SOME, verdict.condition, symbols, partial, dict(verdict.example))
+        return Domain(SOME, verdict.condition, symbols, partial, dict(verdict.example), _classes(verdict))
     if verdict.never:
         return Domain(NONE, symbols=symbols, partial=partial)
     if verdict.always:
@@ -86,6 +92,33 @@ def model_domain(graph, findings) -> Domain:
     found = [f.condition for f in findings if f.condition and f.severity != ERROR]
     found += [r.verdict.condition for r in required]
     return Domain(UNKNOWN, _joined(sorted(set(found))), symbols, partial)
+
+
+WINDOW_OPS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool"})
+
+
+def _window_atoms(graph) -> list:
+    """``out >= 1`` for each symbolic spatial output size of a convolution or pooling (each distinct size once)."""
+    seen, out = set(), []
+    for g in graph.graphs():
+        for node in g.nodes:
+            if node.op not in WINDOW_OPS or not node.outputs or node.outputs[0].shape is None:
+                continue
+            for d in node.outputs[0].shape[2:]:
+                if d is None or type(d) is int or d in seen:
+                    continue
+                seen.add(d)
+                out.append(cond.ge(d, 1))
+    return out
+
+
+def _classes(verdict) -> dict:
+    out = {}
+    for name, sizes in verdict.sets.items():
+        key = sizes.canonical()
+        if key[0] == "periodic" and key[1] > 1 and len(key[2]) == 1 and not key[4]:
+            out[name] = (key[1], key[2][0])
+    return out
 
 
 def _joined(conditions) -> str:

@@ -191,6 +191,16 @@ class Specialized:
     line: Optional[int] = None
 
 
+@dataclass(frozen=True)
+class ModuleInfo:
+    """A module of a PyTorch model, for the summary: its class and the elements of its own parameters (not its
+    buffers, not its children's), each parameter counted at the first module that holds it, as ``model.parameters()``
+    counts a shared one once."""
+
+    module_class: str
+    params: int
+
+
 @dataclass
 class Trace:
     """How a PyTorch front end followed the model's forward pass (``Graph.trace``; None for an ONNX graph). The rules
@@ -212,6 +222,9 @@ class Trace:
     """Symbol name -> :class:`Specialized`: where torch fixed it to its example value."""
     notes: list = field(default_factory=list)
     """Notes from building the model (weights that did not fit it, say), one line each."""
+    modules: dict = field(default_factory=dict)
+    """Module path (``""`` for the model itself) -> :class:`ModuleInfo`, for every module of the model, called or
+    not, in ``named_modules()`` order; empty when the front end had no module at hand (a ``.pt2``)."""
 
 
 class Value:

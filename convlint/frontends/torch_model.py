@@ -24,7 +24,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from convlint.core import conditions, dims
 from convlint.core.errors import UsageError
-from convlint.core.ir import Graph, Node, NodeFacts, Origin, Refusal, Stop, TorchCall, Trace, Value
+from convlint.core.ir import Graph, ModuleInfo, Node, NodeFacts, Origin, Refusal, Stop, TorchCall, Trace, Value
 from convlint.frontends import torch_modules, torch_target, torch_values
 from convlint.frontends.torch_dims import SymbolTable, default_hint
 from convlint.frontends.torch_trace import Doubt, Tracer
@@ -189,7 +189,21 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_
     if stopped is not None:
         stopped.model = type(model).__name__
     graph.trace.stop = stopped
+    graph.trace.modules = module_infos(model)
     return graph
+
+
+def module_infos(model) -> dict:
+    """Every module of ``model`` by path, with its class and its own parameters' elements (see ModuleInfo)."""
+    seen, out = set(), {}
+    for path, m in model.named_modules():
+        own = 0
+        for p in m.parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                own += p.numel()
+        out[path] = ModuleInfo(type(m).__name__, own)
+    return out
 
 
 def _root_name(target: str) -> str:
