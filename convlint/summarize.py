@@ -35,6 +35,8 @@ PLUMBING = frozenset({
     "torch.__getitem__", "torch.t", "torch.size", "torch.view", "torch.contiguous", "torch.permute", "torch.to",
     "torch.type_as", "torch.chunk", "torch.unbind", "torch.expand_as", "torch.view_as", "torch.detach",
     "torch.clone", "torch.float", "torch.int", "torch.long", "torch.dim", "torch.numel", "torch.split",
+    "torch.squeeze", "torch.unsqueeze", "torch.flatten", "torch.reshape", "torch.transpose", "torch.movedim",
+    "torch.dropout", "torch.expand", "torch.repeat", "torch.narrow", "torch.select", "torch.unflatten",
 })
 
 
@@ -86,8 +88,7 @@ class Summary:
     symbols: tuple = ()
     """The names of the input dims that are symbols."""
     batch: Optional[str] = None
-    """The batch symbol (the first input's first dim) when every count is proportional to it: the counts are then
-    per sample."""
+    """The batch symbol (the first input's first dim, left free): the counts are per sample, taken with it 1."""
     at: dict = field(default_factory=dict)
     """The sizes every formula was evaluated at (``--at``), symbol name -> int."""
 
@@ -182,7 +183,7 @@ def _torch_rows(graph):
             row.node_ids = [id(node)]
             row.node_id = -1
             rows.append(row)
-        elif node.op not in PLUMBING:
+        elif node.op not in PLUMBING and any(v is not None for v in node.inputs):  # not a tensor made from nothing
             owner = tuple(module.split(".")) if module else ()
             _place_own(rows, trace, owner, placed)
             kind = _function_name(node, module)
@@ -406,28 +407,15 @@ def _evaluate(summary: Summary, at: dict) -> None:
 
 
 def _per_sample(summary: Summary, graph) -> None:
-    """Counts per sample when the batch is a symbol every count is proportional to (as a user reads MACs)."""
+    """Counts per sample, as a user reads MACs: when the first input's first dim is a symbol (the batch) left free,
+    every count is taken at batch 1."""
     first = graph.inputs[0].shape if graph.inputs and graph.inputs[0].shape else None
-    if not first or not isinstance(first[0], sympy.Symbol):
+    if not first or not isinstance(first[0], sympy.Symbol) or first[0].name in summary.at:
         return
-    b = first[0]
-    counts = [summary.macs, summary.activations, summary.activation_bytes]
-    counts += [c for layer in summary.layers for c in (layer.macs, layer.activations)]
-    divided = []
-    for c in counts:
-        if c is None or c == 0:
-            divided.append(c)
-            continue
-        if type(c) is int:
-            return
-        q = c / b
-        if b in q.free_symbols:
-            q = sympy.expand(q)
-        if b in q.free_symbols:
-            return
-        divided.append(dims.norm(q))
-    it = iter(divided)
-    summary.macs, summary.activations, summary.activation_bytes = next(it), next(it), next(it)
+    one = {first[0].name: 1}
     for layer in summary.layers:
-        layer.macs, layer.activations = next(it), next(it)
-    summary.batch = b.name
+        layer.macs = dims.substitute(layer.macs, one)
+        layer.activations = dims.substitute(layer.activations, one)
+    for name in ("macs", "activations", "activation_bytes"):
+        setattr(summary, name, dims.substitute(getattr(summary, name), one))
+    summary.batch = first[0].name

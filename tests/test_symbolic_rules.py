@@ -119,7 +119,7 @@ def test_cli_prints_the_condition(tmp_path):
         "    hint: feed inputs with H = W = 28 (or others meeting the condition), or make the feature count "
         "independent of the input size with an adaptive pooling (nn.AdaptiveAvgPool2d / GlobalAveragePool) before "
         "the flatten\n"
-        "Found 1 warning in 1 model.\n")
+        "Found 1 warning in 1 model; it runs when ⌊(H-4)/2⌋·⌊(W-4)/2⌋ == 144.\n")
 
 
 # -- conditions that couple symbols (H == W, H == H2, H == 2·W) or clamp one (min(8, H), min(64, T)), in ONNX models
@@ -279,4 +279,4 @@ def test_cli_states_the_coupling(tmp_path):
     assert r.stdout.startswith(
         "net.py:7: cat (Concat): CL502 warning: Concat 'cat' joins 'x' (N, 3, H, W) with 'y' (N, 3, H2, W) on axis 1, "
         "but they differ on other axes (axis 2: H vs H2 ('y')); they agree only when H == H2 (smallest: H = H2 = 1)\n")
-    assert r.stdout.endswith("Found 1 warning in 1 model.\n")
+    assert r.stdout.endswith("Found 1 warning in 1 model; it runs when H == H2.\n")

@@ -76,13 +76,16 @@ def model_domain(graph, findings) -> Domain:
         elif f.condition not in said:
             loose.append(f.condition)
     windows = _window_atoms(graph)
-    atoms += windows
-    if not atoms and not loose:
+    if not atoms and not windows and not loose:
         return Domain(EVERY, symbols=symbols, partial=partial)
     if loose:
-        parts = [cond.solve(atoms, domain).condition] if atoms else []
+        parts = [cond.solve(atoms + windows, domain).condition] if atoms or windows else []
         return Domain(UNKNOWN, _joined(sorted(set(parts + loose))), symbols, partial)
-    verdict = cond.solve(atoms, domain)
+    verdict = cond.solve(atoms + windows, domain)
+    if atoms and windows and verdict.some:
+        alone = cond.solve(atoms, domain)
+        if alone.some and alone.key() == verdict.key():
+            verdict = alone  # the windows add nothing: say it as the findings do
     if verdict.some:
         return Domain(SOME, verdict.condition, symbols, partial, dict(verdict.example), _classes(verdict))
     if verdict.never:

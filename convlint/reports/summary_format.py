@@ -1,8 +1,8 @@
 """``convlint summary``'s formats: an aligned table for the terminal, markdown for a pull request, and JSON.
 
 Counts are exact. The table writes a formula whole when it fits its column, and its leading term otherwise (``≈ 81.6
-k·H·W``, the floors taken as the fractions they round); numbers with thousands separators in rows, SI prefixes in
-totals. JSON writes formulas in sympy's syntax (``216*H*W +
+k·H·W``, the floors taken as the fractions they round); numbers with thousands separators, and SI prefixes in the
+line for ``--at``. JSON writes formulas in sympy's syntax (``216*H*W +
 1152*floor(H/2)*floor(W/2)``), which ``sympy.sympify`` reads back, and numbers when every symbol is fixed.
 """
 
@@ -53,7 +53,7 @@ def formula(expr) -> str:
         return "?"
     if type(expr) is int:
         return grouped(expr)
-    factored = re.sub(r"\d{5,}", lambda m: grouped(int(m.group())), dims.pretty(expr))
+    factored = re.sub(r"(?<![/\d])\d{4,}", lambda m: grouped(int(m.group())), dims.pretty(expr))
     summed = _terms(expr)
     return factored if len(factored) < len(summed) else summed
 
@@ -110,9 +110,7 @@ def cell(expr) -> str:
 
 
 def total(expr) -> str:
-    """A total: SI when a number, the formula (or its leading term) otherwise."""
-    if type(expr) is int:
-        return si(expr)
+    """A total: exact, with thousands separators, or the formula (or its leading term)."""
     return cell(expr)
 
 
@@ -147,7 +145,7 @@ def text(summary, width: int = 0) -> str:
     width = width or shutil.get_terminal_size((120, 24)).columns
     head = list(COLUMNS)
     if summary.batch:
-        head[4] = "MACs (per sample)"
+        head[4] = f"MACs ({summary.batch} = 1)"
     rows = [[layer.name, layer.kind, shapes(layer), params(layer), macs(layer), marks(layer)]
             for layer in summary.layers]
     rows.append(["total", "", "", total(summary.params), total(summary.macs), ""])
@@ -194,7 +192,7 @@ def _at_line(summary) -> str:
 def markdown(summary, width: int = 0) -> str:
     if summary.error:
         return f"**{summary.target}**: {summary.error}\n"
-    mac_head = "MACs (per sample)" if summary.batch else "MACs"
+    mac_head = f"MACs ({summary.batch} = 1)" if summary.batch else "MACs"
     lines = [f"### {summary.target}", "", f"| layer | class | output shape | params | {mac_head} | finding |",
              "| --- | --- | --- | ---: | ---: | --- |"]
     for layer in summary.layers:

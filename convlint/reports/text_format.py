@@ -43,17 +43,17 @@ def summary(report, counts) -> str:
     hidden = sum(len(r.suppressed) for r in report.results)
     hidden = f" ({hidden} suppressed by the configuration)" if hidden else ""
     parts = [f"{counts[s]} {LABELS[s]}{'s' if counts[s] != 1 else ''}" for s in (ERROR, WARNING, INFO) if counts[s]]
+    limited = [r for r in report.results if _limits(r.domain)]
+    if n == 1 and limited:
+        runs = f"; it runs when {limited[0].domain.text()}"
+    else:
+        runs = "".join(f"; {r.target} runs when {r.domain.text()}" for r in limited)
     if not parts and not failed:
-        return click.style(f"All clean: {models}, no findings{hidden}.", fg="green", bold=True)
+        return click.style(f"All clean: {models}, no findings{hidden}{runs}.", fg="green", bold=True)
     text = f"Found {', '.join(parts) or 'nothing'} in {models}{hidden}"
     if failed:
         text += f"; {failed} could not be read"
-    limited = [r for r in report.results if _limits(r.domain)]
-    if n == 1 and limited:
-        text += f"; it runs when {limited[0].domain.text()}"
-    elif limited:
-        text += "; " + "; ".join(f"{r.target} runs when {r.domain.text()}" for r in limited)
-    return click.style(text + ".", bold=True)
+    return click.style(text + runs + ".", bold=True)
 
 
 def _limits(domain) -> bool:
