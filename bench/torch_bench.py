@@ -12,6 +12,8 @@ that imports torch and convlint, builds the model, then times one call:
 
 - ``convlint``: ``convlint.lint(model, input_shape=..., input_dtype=..., verify=False)``;
 - ``convlint+verify``: the same with ``verify=True`` (the models are clean, so there is nothing to replay);
+- ``summary``: ``convlint.summary(model, input_shape=..., input_dtype=...)`` (per-layer shapes, parameters, MACs as
+  formulas, and the input domain), compared with the lint (``/convlint``);
 - ``meta-fwd``: ``model(torch.empty(shape, device="meta"))`` under ``no_grad`` (static shapes only: a meta tensor
   has no symbolic sizes, so the symbolic rows are compared with the static forward);
 - ``export``: ``torch.export.export(model, args)``, with ``dynamic_shapes`` (``Dim.AUTO``) for symbolic inputs.
@@ -34,7 +36,7 @@ import sys
 import time
 
 MARK = "BENCH_RESULT "
-TOOLS = ("convlint", "convlint+verify", "meta-fwd", "export")
+TOOLS = ("convlint", "convlint+verify", "summary", "meta-fwd", "export")
 MODELS = ("llama7b", "resnet152")
 
 
@@ -221,6 +223,10 @@ def child(tool: str, name: str, mode: str, smoke: bool) -> None:
         report = convlint.lint(model, input_shape=shape, input_dtype=spec["dtype"], verify=tool == "convlint+verify")
         findings = [f"{f.severity} {f.rule} {f.message}" for r in report.results for f in r.findings] + \
                    [r.error for r in report.results if r.error]
+    elif tool == "summary":
+        shape = spec["symbolic"] if mode == "symbolic" else static
+        done = convlint.summary(model, input_shape=shape, input_dtype=spec["dtype"])
+        findings = [f"{f.severity} {f.rule} {f.message}" for f in done.findings] + ([done.error] if done.error else [])
     elif tool == "meta-fwd":
         with torch.no_grad():
             model(torch.empty(static, dtype=dtype, device="meta"))
@@ -315,7 +321,7 @@ def report(rows, repeat, load) -> str:
              f"{'peak MiB':>9} {'Δ MiB':>7} {'fp32 weights MiB':>17} {'errors':>7}"]
     base = {}
     for name, mode, tool, runs in rows:
-        if tool in ("meta-fwd", "export"):
+        if tool in ("meta-fwd", "export", "convlint"):
             base[(name, mode, tool)] = median(runs, "wall"), median(runs, "cpu")
         weights = runs[0]["params"] * 4 / 2 ** 20
         found = runs[0]["findings"]
@@ -326,10 +332,12 @@ def report(rows, repeat, load) -> str:
                      f"{weights:>17.0f} {'-' if errors is None else errors:>7}")
     lines += ["", "ratios, convlint / other (wall; cpu in brackets); symbolic rows against the static meta forward"]
     for name, mode, tool, runs in rows:
-        if not tool.startswith("convlint"):
+        if not tool.startswith("convlint") and tool != "summary":
             continue
         parts = []
-        for other in ("meta-fwd", "export"):
+        for other in ("meta-fwd", "export", "convlint"):
+            if other == "convlint" and tool != "summary":
+                continue
             ref = base.get((name, "static" if other == "meta-fwd" else mode, other))
             if ref:
                 parts.append(f"/{other} {median(runs, 'wall') / ref[0]:.2f}× ({median(runs, 'cpu') / ref[1]:.2f}×)")
