@@ -147,7 +147,9 @@ def test_parameters_equal_model_parameters_and_onnx_initializers(name, tmp_path)
 
 @pytest.mark.parametrize("name", ["resnet", "mobilenet_v2", "vgg", "gpt", "transformer_encoder"])
 def test_onnx_export_and_pytorch_agree_on_macs(name, tmp_path):
-    """The same model read from PyTorch and from its ONNX export costs the same, at the example's sizes."""
+    """The same model read from PyTorch and from its ONNX export costs the same, at the example's sizes: the
+    linear algebra exactly, since the exporter folds an eval-mode BatchNorm into the convolution before it, and
+    with it the normalization's own cost."""
     case = tm.CASES[name]
     torch.manual_seed(0)
     model = case.make().eval()
@@ -158,7 +160,12 @@ def test_onnx_export_and_pytorch_agree_on_macs(name, tmp_path):
     exported = convlint.summary(path, input_shape=concrete)
     assert type(live.macs) is int and type(exported.macs) is int, (live.macs, exported.macs)
     assert live.macs > 0
-    assert abs(live.macs - exported.macs) <= 0.01 * live.macs, (live.macs, exported.macs)
+    assert sum(row.macs for row in live.layers) == live.macs
+    assert _linear_algebra(live) == _linear_algebra(exported), (live.macs, exported.macs)
+
+
+def _linear_algebra(summary) -> int:
+    return sum(row.macs for row in summary.layers if "Norm" not in row.kind)
 
 
 def test_onnx_rows_are_nodes_with_their_initializers(cli):
