@@ -247,6 +247,30 @@ def test_constant_padding_keeps_the_users_dims(pad):
     assert node.outputs[0].shape == (dims.symbol("N"), 3, h, 8 + pad[0] + pad[1])
 
 
+@pytest.mark.parametrize("fn", ["addcmul", "addcdiv"])
+def test_addcmul_is_followed_at_symbolic_sizes(fn):
+    # torch's composite kernel wants concrete sizes, so timm's GlobalResponseNorm (ConvNeXt-V2) stopped the trace
+    # at every size with a symbol in it; the reference implementation broadcasts symbolically.
+    class ResponseNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight, self.bias = nn.Parameter(torch.ones(8)), nn.Parameter(torch.zeros(8))
+            self.proj = nn.Linear(8, 4)
+
+        def forward(self, x):
+            scaled = getattr(torch, fn)(self.bias.view(1, 1, 1, -1), self.weight.view(1, 1, 1, -1), x, value=0.5)
+            return self.proj(x + scaled)
+
+    from convlint.core import dims
+
+    s = convlint.summary(ResponseNorm(), input_shape="N,H,W,8")
+    assert s.findings == [], [f.message for f in s.findings]
+    assert s.layers[-1].output_shapes == [(dims.symbol("N"), dims.symbol("H"), dims.symbol("W"), 4)]
+    report = convlint.lint(ResponseNorm(), input_shape="N,H,W,7", verify=False)  # 8 weights for 7 channels
+    [error] = [f for f in report.findings if f.severity == "error"]
+    assert error.rule == "CL010" and error.location["node"] == fn and "size of tensor a (8)" in error.message
+
+
 @pytest.mark.parametrize("shape, length", [("B,T,8", "Min(64, T)"), ("B,16,8", "16"), ("B,100,8", "64")])
 def test_slicing_by_a_symbolic_size_gives_what_slicing_gives(shape, length):
     # torch compares a symbolic slice end with the axis on the symbols' example values: `cos[:T]` on a 64-row

@@ -48,5 +48,9 @@ def _slice_getitem(x, index):
     return x[tuple(out)]
 
 
+# addcmul/addcdiv: torch's composite kernel asks for concrete sizes ("SymIntArrayRef expected to contain only
+# concrete integers"); their references broadcast symbolically.
 SYMBOLIC_IMPL = {F.pad: _constant_pad, torch.constant_pad_nd: torch._refs.constant_pad_nd,
-                  torch.Tensor.__getitem__: _slice_getitem}
+                 torch.Tensor.__getitem__: _slice_getitem,
+                 torch.addcmul: torch._refs.addcmul, torch.Tensor.addcmul: torch._refs.addcmul,
+                 torch.addcdiv: torch._refs.addcdiv, torch.Tensor.addcdiv: torch._refs.addcdiv}
