@@ -4,6 +4,7 @@
     .venv-zoo/bin/python bench/summary_zoo.py                          # the default sample (below)
     .venv-zoo/bin/python bench/summary_zoo.py --models tv:resnet50,timm:vit_tiny_patch16_224 --json out.json
     .venv-zoo/bin/python bench/summary_zoo.py --symbolic               # also N,C,H,W: the domain, and the times
+    .venv-zoo/bin/python bench/summary_zoo.py --onnx                   # also the ONNX export's summary
 
 Each model is built as bench/zoo.py builds it (no weights, meta device, eval mode) and summarized at its native
 size ``N,C,h,w`` (so MACs are per sample); with ``--symbolic`` also at ``N,C,H,W``. Times are in-process, one model
@@ -72,6 +73,28 @@ def linear_algebra(summary):
     return sum(rows) if all(type(m) is int for m in rows) else None
 
 
+def onnx_summary(model_id: str, shape) -> dict:
+    """The summary of the model's ONNX export (built again on the CPU, random weights; TorchScript exporter, opset
+    17), at the same size: its parameters and its linear algebra's MACs (an eval-mode export folds BatchNorms)."""
+    import tempfile
+
+    import convlint
+    import torch
+    from zoo import build
+
+    model = build(model_id, "cpu")[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        try:
+            torch.onnx.export(model, (torch.zeros(*shape),), path, opset_version=17, dynamo=False)
+        except Exception as e:
+            return {"onnx_error": f"export: {type(e).__name__}: {str(e)[:200]}"}
+        s = convlint.summary(path)
+    if s.error:
+        return {"onnx_error": s.error}
+    return {"onnx_params": s.params, "onnx_macs_linear_algebra": linear_algebra(s)}
+
+
 def one(model_id: str, a) -> dict:
     import convlint
     import torch
@@ -103,6 +126,8 @@ def one(model_id: str, a) -> dict:
         rec["flop_counter_macs"] = flop_counter_macs(model, (1, c, h, w))
     except Exception as e:
         rec["flop_counter_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+    if a.onnx:
+        rec.update(onnx_summary(model_id, (1, c, h, w)))
     if a.symbolic:
         shape = f"N,{c},H,W"
         try:
@@ -118,6 +143,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(SAMPLE))
     p.add_argument("--symbolic", action="store_true")
+    p.add_argument("--onnx", action="store_true")
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--json")
@@ -137,6 +163,10 @@ def main(argv=None) -> int:
               f"{rec['macs'] if type(rec['macs']) is str else format(rec['macs'], ','):>14} "
               f"{format(fc, ',') if fc else '-':>14} {ratio:>7} {rec['lint_s']:7.2f} {rec['summary_s']:9.2f}  "
               f"{rec.get('domain', rec['domain_native'])}", flush=True)
+        if a.onnx:
+            print(f"{'  its ONNX export':34} {rec.get('onnx_params', '-'):>12,} {'':>8} "
+                  f"{format(rec['onnx_macs_linear_algebra'], ',') if rec.get('onnx_macs_linear_algebra') else '-':>14}"
+                  f"  {rec.get('onnx_error', '')}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(records, f, indent=2)
