@@ -98,7 +98,9 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=Non
         stop = graph.trace.stop
         if stop is None or stop.kind != "assumed":
             break
-        again = [r for r in requirements if (r.file, r.line) == (stop.file, stop.line)]
+        # the same check at the same place (``assert h == 224 and w == 224`` raises for W once H meets it: another)
+        again = [r for r in requirements if (r.file, r.line) == (stop.file, stop.line)
+                 and r.relation == stop.requirement.relation]
         if again or len(requirements) >= MAX_REQUIREMENTS:
             # the same raise on sizes that met what it seemed to need: it does not follow from the sizes after all
             if again:  # and what was found on the sizes chosen to meet it; the raise is then a plain one
@@ -123,7 +125,9 @@ def _describe_meeting_requirements(loaded, input_shapes, input_dtypes, hints=Non
     for check in trace.checks:
         if any((r.file, r.line) == (check.file, check.line) for r in requirements):
             continue  # the check that failed on the first example sizes, and passed on sizes that meet it
-        check.verdict = _verdict(conditions.relation_atoms(check.relation), conditions.sizes(*user))
+        atoms = conditions.relation_atoms(check.relation)
+        check.atoms = atoms or []
+        check.verdict = _verdict(atoms, conditions.sizes(*user))
         if not check.verdict.always:
             requirements.append(check)
     trace.checks = []

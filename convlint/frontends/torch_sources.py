@@ -4,6 +4,7 @@ exception is PyTorch refusing the model or a limit of a shape-only trace."""
 
 from __future__ import annotations
 
+import ast
 import linecache
 import os
 import sys
@@ -91,3 +92,21 @@ def innermost_user_frame(f, stop=None):
 def code_at(filename: str, line: int) -> str:
     """The source line, stripped, for messages (empty when not available)."""
     return linecache.getline(filename, line).strip() if filename and line else ""
+
+
+def guard_clause(filename: str, line: int) -> bool:
+    """Whether the ``if`` statement at ``line`` is a guard clause, whose body is one ``raise`` (``if W % 16:`` /
+    ``raise ValueError(...)``): a trace that went on past it took the way that does not raise, so the comparison it
+    made is a check of the model's, as an ``assert`` is."""
+    lines = linecache.getlines(filename)
+    if not 0 < line <= len(lines) or not lines[line - 1].lstrip().startswith("if"):
+        return False
+    rest = [text.strip() for text in lines[line:line + 8] if text.strip() and not text.strip().startswith("#")]
+    if "raise" not in lines[line - 1] and not (rest and rest[0].startswith("raise")):
+        return False
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, ast.If) and node.lineno == line and len(node.body) == 1
+               and isinstance(node.body[0], ast.Raise) for node in ast.walk(tree))

@@ -46,8 +46,9 @@ from convlint.core.words import display_path, first_line
 from convlint.shapes import SHAPE_FUNCTIONS
 from convlint.shapes.propagate import Propagation
 from convlint.frontends import torch_modules, torch_ops, torch_values
-from convlint.frontends.torch_sources import (CONVLINT_DIR, code_at, decides, guard_site, innermost_user_frame,
-                                               is_limitation, is_user_file, raised_by_torch_nn, user_frame)
+from convlint.frontends.torch_sources import (CONVLINT_DIR, code_at, decides, guard_clause, guard_site,
+                                               innermost_user_frame, is_limitation, is_user_file, raised_by_torch_nn,
+                                               user_frame)
 from convlint.frontends.torch_symbolic import SYMBOLIC_IMPL
 
 _ORIGINAL_CALL = nn.Module.__call__
@@ -257,6 +258,8 @@ class Tracer:
         for (file, _, line), guards in by_site.items():
             code = code_at(file, line)
             if code.startswith("assert ") or code.startswith("assert("):
+                self._check_passed(guards, (file, line))
+            elif guard_clause(file, line):
                 self._check_passed(guards, (file, line))
             elif code.startswith(("if ", "if(", "elif ", "while ")):
                 self._branch_followed(guards, file, line, code)
