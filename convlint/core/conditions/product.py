@@ -19,6 +19,8 @@ def _solve_product(syms, atoms, domain) -> Optional[Verdict]:
     """``K * f(H) * g(W) * ... == c`` with each factor a size of one symbol, and any atoms in one symbol each; None
     if the atoms are not of that form."""
     coupled = [a for a in atoms if len(_symbols(a)) > 1]
+    if len(coupled) == 1 and len(coupled[0]) > 1 and all(c.op == EQ for c in coupled[0]):
+        return _either_product(syms, coupled[0], [a for a in atoms if a is not coupled[0]], domain)
     if len(coupled) != 1 or len(coupled[0]) != 1 or coupled[0][0].op != EQ:
         return None
     restrictions = [a for a in atoms if len(_symbols(a)) == 1]
@@ -99,6 +101,28 @@ def _solve_product(syms, atoms, domain) -> Optional[Verdict]:
             for s in order if any(_symbols(a) == {s} for a in restrictions))
     found = frozenset(tuple((s.name, tuple(sol[s])) for s in order) for sol in solutions)
     return Verdict("some", condition, _smallest_example(solutions, order), solutions=found)
+
+
+def _either_product(syms, atom, others, domain) -> Optional[Verdict]:
+    """An atom that is a choice of products (a flattened position count broadcast against a table of 16 rows:
+    ``f(H)*g(W) == 16 or f(H)*g(W) == 1``): each solved alone, and the sizes of any of them."""
+    if any(len(_symbols((cmp,))) < 2 for cmp in atom):
+        return None  # a choice in fewer symbols: beyond this solver
+    cases = []
+    for cmp in atom:
+        case = _solve_product(syms, [(cmp,)] + others, domain)
+        if case is None or not (case.some or case.never):
+            return None
+        if case.some:
+            cases.append(case)
+    if not cases:
+        return Verdict("never")
+    if len(cases) == 1:
+        return cases[0]
+    order = sorted(syms, key=lambda x: x.name)
+    solutions = frozenset().union(*(c.solutions for c in cases))
+    example = min((c.example for c in cases), key=lambda e: (max(e.values()), [e[x.name] for x in order]))
+    return Verdict("some", " or ".join(c.condition for c in cases), example, solutions=solutions)
 
 
 def _smallest_example(solutions, order) -> dict:
