@@ -121,7 +121,8 @@ class IndexOutOfRange(Rule):
         low = 0 if torch else dims.sub(0, rows)
         last = dims.sub(rows, 1)
         domain = cond.sizes(rows, *(d for d in (idx.shape or ()) if d is not None))
-        verdict = cond.solve([cond.le(r.hi, last), cond.ge(r.lo, low)], domain)
+        atoms = [cond.le(r.hi, last), cond.ge(r.lo, low)]
+        verdict = cond.solve(atoms, domain)
         if not (verdict.never or verdict.some):
             return
         high_verdict = cond.solve([cond.le(r.hi, last)], domain)
@@ -152,11 +153,11 @@ class IndexOutOfRange(Rule):
         if too_high and high_verdict.some and _longest_input(verdict) and verdict.key() == high_verdict.key():
             message = f"{what}: valid only when {condition}, so that is the longest input the model takes"
             hint = _hint(node, data, r, rows, axis, torch, True, False, condition)
-            yield self.finding(node, message, hint, INFO, condition=condition)
+            yield self.finding(node, message, hint, INFO, condition=condition, atoms=atoms, domain=domain)
             return
         message = f"{what}: valid only when {condition} (smallest: {verdict.example_text()})"
         hint = _hint(node, data, r, rows, axis, torch, too_high, too_low, condition)
-        yield self.finding(node, message, hint, WARNING, condition=condition)
+        yield self.finding(node, message, hint, WARNING, condition=condition, atoms=atoms, domain=domain)
 
 
 NEGATIVE_IN_ONNX = "PyTorch refuses negative indices here, where ONNX's Gather counts them from the end"

@@ -12,7 +12,7 @@ not simplified. Where the trace stopped early, the statement holds up to where i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from convlint.core import conditions as cond
@@ -39,6 +39,22 @@ class Domain:
     classes: Optional[dict] = None
     """For "some": the symbols whose sizes form one residue class, name -> (period, residue) (``H % 16 == 0``:
     ``(16, 0)``), so that a formula can be stated for those sizes (``⌊H/16⌋`` is then ``H/16``)."""
+    atoms: tuple = field(default=(), repr=False, compare=False)
+    """For "some": the conditions the statement was solved from, which :meth:`holds` evaluates."""
+
+    def holds(self, sizes: dict) -> Optional[bool]:
+        """Whether the model runs at ``sizes`` (symbol name -> int, every symbol given): True or False, or None
+        when the domain is unknown."""
+        if self.status == NONE:
+            return False
+        if self.status not in (EVERY, SOME) or self.partial:
+            return None  # unknown, or stated for part of the model only
+        if self.status == EVERY:
+            return True
+        missing = set(self.symbols) - set(sizes)
+        if missing:
+            raise ValueError(f"no size given for {', '.join(sorted(missing))}")
+        return cond.holds(self.atoms, {dims.symbol(name): int(v) for name, v in sizes.items()})
 
     def text(self) -> str:
         """The statement as the reports print it: ``every size``, ``no size``, the condition, or ``unknown``."""
@@ -61,6 +77,9 @@ def model_domain(graph, findings) -> Domain:
         return Domain(NONE, symbols=symbols, partial=partial)
     if graph.trace is not None and graph.trace.stop is not None and graph.trace.stop.kind == "no-input":
         return Domain(UNKNOWN, symbols=symbols, partial=partial)
+    unsure = _unsure(graph, findings)
+    if unsure:
+        return Domain(UNKNOWN, symbols=symbols, partial="; ".join(([partial] if partial else []) + unsure))
     atoms, domain, loose = [], [], []
     trace = graph.trace
     required = [r for r in trace.requirements if r.verdict is not None and r.verdict.some] if trace else []
@@ -87,7 +106,8 @@ def model_domain(graph, findings) -> Domain:
         if alone.some and alone.key() == verdict.key():
             verdict = alone  # the windows add nothing: say it as the findings do
     if verdict.some:
-        return Domain(SOME, verdict.condition, symbols, partial, dict(verdict.example), _classes(verdict))
+        return Domain(SOME, verdict.condition, symbols, partial, dict(verdict.example), _classes(verdict),
+                      tuple(atoms + windows + domain))
     if verdict.never:
         return Domain(NONE, symbols=symbols, partial=partial)
     if verdict.always:
@@ -112,6 +132,23 @@ def _window_atoms(graph) -> list:
                     continue
                 seen.add(d)
                 out.append(cond.ge(d, 1))
+    return out
+
+
+def _unsure(graph, findings) -> list:
+    """Why no statement can be made for every size: PyTorch fixed a symbol to its example value (the sizes after
+    that point hold for that value only), or refused a call for the sizes convlint tried, with no condition."""
+    out = []
+    fixed = graph.trace.specialized if graph.trace is not None else {}
+    for name, where in sorted(fixed.items()):
+        out.append(f"PyTorch fixed {name} to {where.value} at {where.node}, so convlint followed the model for "
+                   f"{name} = {where.value} only")
+    for f in findings:
+        if f.rule == "CL010" and f.severity != ERROR and not f.condition:
+            sizes = (f.node_ref.facts.refusal.sizes if f.node_ref is not None and f.node_ref.facts.refusal else {})
+            tried = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+            out.append(f"PyTorch refuses {f.location.get('node') or f.node} at {tried or 'the sizes tried'}, and "
+                       f"convlint cannot say for which sizes it would not")
     return out
 
 

@@ -27,7 +27,8 @@ modules, each importing only those above it:
 - :mod:`~convlint.core.conditions.single_symbol`: atoms in one symbol, solved exactly through quasi-polynomials.
 - :mod:`~convlint.core.conditions.verdict`: :class:`Verdict`, the answer, and its example text.
 - :mod:`~convlint.core.conditions.product`: a product of single-symbol factors equal to a constant.
-- :mod:`~convlint.core.conditions.coupled`: atoms that couple symbols through equalities, one case at a time.
+- :mod:`~convlint.core.conditions.coupled`: atoms that couple symbols through equalities, one case at a time, and
+  :func:`holds`, the atoms evaluated at given sizes.
 - :mod:`~convlint.core.conditions.solver`: :func:`solve`, which groups atoms by symbol and gives each group to the
   solver above that fits it.
 
@@ -36,6 +37,7 @@ Everything a caller needs is importable from this package (``from convlint.core 
 """
 
 from convlint.core.conditions.atoms import EQ, FALSE, GE, Cmp, broadcastable, divides, eq, ge, le, sizes
+from convlint.core.conditions.coupled import _holds_at as holds
 from convlint.core.conditions.limits import MAX_BRANCHES, MAX_PERIOD, MAX_POSITIONS, MAX_SOLUTIONS, MAX_WITNESS
 from convlint.core.conditions.relations import relation_atoms
 from convlint.core.conditions.single_symbol import Quasi
@@ -50,5 +52,5 @@ __all__ = [
     "SizeSet", "near",
     "Quasi",
     "Verdict", "example_text",
-    "solve",
+    "solve", "holds",
 ]

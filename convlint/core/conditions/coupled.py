@@ -124,6 +124,7 @@ def _example_order(example: dict) -> tuple:
 
 
 def _holds_at(atoms, env) -> bool:
+    """Whether every atom holds with its symbols set to the ints in ``env`` (sympy symbol -> int)."""
     for atom in atoms:
         if not any((v == 0) if c.op == EQ else (v >= 0) for c in atom for v in (_value(c.expr, env),)):
             return False
