@@ -33,7 +33,58 @@ def equal_verdict(a, b, *also_sizes) -> cond.Verdict:
         return ALWAYS
     if type(a) is int and type(b) is int:
         return NEVER
-    return cond.solve([cond.eq(a, b)], cond.sizes(a, b, *also_sizes))
+    verdict = cond.solve([cond.eq(a, b)], cond.sizes(a, b, *also_sizes))
+    if verdict.status == "unknown":
+        return _symbol_by_symbol(a, b, also_sizes) or verdict
+    return verdict
+
+
+_LARGE = 2 ** 6 * 3 ** 3 * 5 ** 2 * 7 * 11 * 13 * 1009  # a size every small window and stride divides
+
+
+def _symbol_by_symbol(a, b, also_sizes):
+    """``a == b`` for two products of one-symbol factors over the same symbols (a view's element count against its
+    input's: ``N*C*H*W`` and ``16*N*C*⌊H/4⌋*⌊W/4⌋``), when each of ``b``'s factors, times its ratio to ``a``'s,
+    is never above (or never below) ``a``'s: the products are then equal exactly when each pair is (``H ==
+    4*⌊H/4⌋``). None when they are not of that form."""
+    fa, fb = _one_symbol_factors(a), _one_symbol_factors(b)
+    if fa is None or fb is None or set(fa[1]) != set(fb[1]) or not fa[1]:
+        return None
+    (ca, fa), (cb, fb) = fa, fb
+    atoms, ratio, sides = [], sympy.Integer(1), set()
+    for s in sorted(fa, key=lambda x: x.name):
+        big_a, big_b = fa[s].subs(s, _LARGE), fb[s].subs(s, _LARGE)
+        if not (big_a.is_Rational and big_b.is_Rational) or big_b == 0:
+            return None
+        r = sympy.Rational(big_a / big_b).limit_denominator(1000)
+        ratio *= r
+        scaled = dims.mul(fb[s], r) if r.is_Integer else sympy.expand(fb[s] * r)
+        for side, atom in (("above", cond.ge(fa[s], scaled)), ("below", cond.le(fa[s], scaled))):
+            if cond.solve([atom], cond.sizes(fa[s], fb[s])).always:
+                sides.add(side)
+                break
+        else:
+            return None
+        atoms.append(cond.eq(fa[s], scaled))
+    if len(sides) != 1 or ca * ratio != cb:
+        return None
+    verdict = cond.solve(atoms, cond.sizes(*fa.values(), *fb.values(), *also_sizes))
+    return verdict if verdict.status != "unknown" else None
+
+
+def _one_symbol_factors(e):
+    """(constant, {symbol: the product of e's factors in that symbol alone}), or None."""
+    const, rest = sympy.sympify(e).as_coeff_Mul()
+    out = {}
+    for f in rest.as_ordered_factors():
+        if not f.free_symbols:
+            const *= f
+            continue
+        if len(f.free_symbols) != 1:
+            return None
+        s = next(iter(f.free_symbols))
+        out[s] = out.get(s, sympy.Integer(1)) * f
+    return const, out
 
 
 def divides_verdict(divisor: int, n) -> cond.Verdict:

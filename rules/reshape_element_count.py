@@ -2,7 +2,7 @@ import sympy
 
 from convlint.core import dims
 from convlint.examples import TorchExample
-from convlint.rule import Rule
+from convlint.rule import INFO, Rule
 from convlint.shapes.base import ints_of
 
 from ._sizes import ALWAYS, NEVER, UNKNOWN, condition_clause, divides_verdict, equal_verdict, judged, layer, named
@@ -96,16 +96,33 @@ class ReshapeElementCount(Rule):
         if total is None or kept is None:
             return
         verdict = _divides(kept, total) if infer else equal_verdict(total, kept)
-        if not (verdict.never or verdict.some):
-            return
         shown = "(" + ", ".join("-1" if type(d) is int and d == -1 else dims.pretty(d) for d in target) + \
             ("," if len(target) == 1 else "") + ")"
+        if verdict.status == "unknown" and not (type(total) is int and type(kept) is int):
+            needs = _needs(kept, total, infer)
+            if needs:
+                yield self.finding(node, f"{layer(node)} turns {named(node.input(0))}, {dims.pretty(total)} elements, "
+                                         f"into {shown} only when {needs}, which convlint cannot solve for the sizes",
+                                   "check that your input sizes meet it", INFO, condition=needs)
+            return
+        if not (verdict.never or verdict.some):
+            return
         what = (f"the other target dims hold {dims.pretty(kept)}, which does not divide it" if infer
                 else f"the target holds {dims.pretty(kept)}")
         message = (f"{layer(node)} cannot turn {named(node.input(0))}, {dims.pretty(total)} elements, into {shown}: "
                    f"{what}")
         message += condition_clause(verdict, "it works")
         yield self.finding(node, message, _hint(x, target, infer), **judged(verdict))
+
+
+def _needs(kept, total, infer):
+    """What the reshape needs, as a condition in the user's names, unsolved: ``3·H·W % 16 == 0``."""
+    if not infer:
+        return f"{dims.pretty(total)} == {dims.pretty(kept)}"
+    if kept == 0:
+        return None
+    num, den = sympy.fraction(sympy.cancel(sympy.sympify(total) / kept))
+    return f"{dims.pretty(num)} % {den} == 0" if den.is_Integer and den != 1 else None
 
 
 def _divides(kept, total):

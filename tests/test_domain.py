@@ -226,6 +226,16 @@ CASES = {
 }
 
 
+# Where convlint cannot state the domain today, it says "unknown" and why (never a wrong statement; the test holds it
+# to that); each entry is what it cannot follow. Strict: when one is fixed, its entry must go.
+KNOWN = {
+    "bert_token_types": "expand() of a buffer sliced to the sequence (Min(12, T) -> T): PyTorch refuses it at the "
+                        "sizes tried, and convlint has no broadcast rule for expand's one-way broadcast",
+    "causal_mask": "~mask[:T, :T]: PyTorch fixes T at the invert of a slice clamped to the table (Min(16, T))",
+    "even_sizes_unshuffle": "pixel_unshuffle: PyTorch fixes H and W to check that 2 divides them; no rule states it",
+}
+
+
 # -- running them -----------------------------------------------------------------------------------------------------
 
 def _sizes(case):
@@ -294,6 +304,9 @@ def test_the_domain_is_where_the_model_runs(name, tmp_path):
     s = convlint.summary(target, input_shape=case.shape, input_dtype=None if case.onnx else case.dtype)
     assert s.error is None, s.error
     domain = s.domain
+    if name in KNOWN:
+        assert domain.status == "unknown" and domain.holds({n: 1 for n in domain.symbols}) is None, domain.text()
+        pytest.xfail(KNOWN[name])
     assert domain.status == case.status, domain.text()
     assert domain.partial is None, domain.text()
     wrong, inside, outside = [], 0, 0

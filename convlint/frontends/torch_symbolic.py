@@ -3,6 +3,7 @@ torch's own would fix the user's symbols to their example values."""
 
 from __future__ import annotations
 
+import sympy
 import torch
 import torch._refs
 from torch.nn import functional as F
@@ -48,9 +49,59 @@ def _slice_getitem(x, index):
     return x[tuple(out)]
 
 
+def _target(args, kwargs):
+    shape = args if args else (kwargs.get("shape", kwargs.get("size")),)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+        shape = tuple(shape[0])
+    return shape
+
+
+def _expr(d):
+    return d.node.expr if isinstance(d, torch.SymInt) else sympy.Integer(d)
+
+
+def _unproven_shape(x, shape):
+    """``shape`` with a -1 worked out, when it names the user's sizes in a way whose element count torch cannot
+    match to ``x``'s without fixing a symbol (``(n, c, h // 4, 4, w // 4, 4)`` for ``(N, C, H, W)``: equal only
+    when 4 divides H; ``(n, -1, 16)``: only when 16 divides ``C*H*W``); None when torch can do it unaided."""
+    if not shape or any(not isinstance(d, (int, torch.SymInt)) for d in shape) \
+            or any(type(d) is int and d < -1 for d in shape) or sum(type(d) is int and d == -1 for d in shape) > 1:
+        return None
+    numel = x.numel()
+    if all(type(d) is int for d in shape) and type(numel) is int:
+        return None
+    known = sympy.Integer(1)
+    for d in shape:
+        if not (type(d) is int and d == -1):
+            known *= _expr(d)
+    if any(type(d) is int and d == -1 for d in shape):
+        if known == 0 or sympy.fraction(sympy.cancel(_expr(numel) / known))[1] == 1:
+            return None
+        rest = 1
+        for d in shape:
+            if not (type(d) is int and d == -1):
+                rest = rest * d
+        return tuple(numel // rest if type(d) is int and d == -1 else d for d in shape)
+    return None if sympy.expand(_expr(numel) - known) == 0 else tuple(shape)
+
+
+def _view(x, *args, **kwargs):
+    """``x.view(shape)`` (and ``reshape``) to sizes torch cannot prove hold ``x``'s elements: a new tensor of that
+    shape, so that the symbols stay symbols and the Reshape node's rule states the condition (``H % 4 == 0``);
+    torch's own view would fix them to their example values."""
+    shape = _unproven_shape(x, _target(args, kwargs))
+    return x.new_empty(shape) if shape is not None else x.view(*args, **kwargs)
+
+
+def _reshape(x, *args, **kwargs):
+    shape = _unproven_shape(x, _target(args, kwargs))
+    return x.new_empty(shape) if shape is not None else torch.reshape(x, _target(args, kwargs))
+
+
 # addcmul/addcdiv: torch's composite kernel asks for concrete sizes ("SymIntArrayRef expected to contain only
 # concrete integers"); their references broadcast symbolically.
 SYMBOLIC_IMPL = {F.pad: _constant_pad, torch.constant_pad_nd: torch._refs.constant_pad_nd,
                  torch.Tensor.__getitem__: _slice_getitem,
                  torch.addcmul: torch._refs.addcmul, torch.Tensor.addcmul: torch._refs.addcmul,
-                 torch.addcdiv: torch._refs.addcdiv, torch.Tensor.addcdiv: torch._refs.addcdiv}
+                 torch.addcdiv: torch._refs.addcdiv, torch.Tensor.addcdiv: torch._refs.addcdiv,
+                 torch.Tensor.view: _view, torch.Tensor.reshape: _reshape, torch.reshape: _reshape}
