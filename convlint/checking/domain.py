@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+import sympy
+
 from convlint.core import conditions as cond
 from convlint.core import dims
 from convlint.rule import ERROR
@@ -41,20 +43,24 @@ class Domain:
     ``(16, 0)``), so that a formula can be stated for those sizes (``⌊H/16⌋`` is then ``H/16``)."""
     atoms: tuple = field(default=(), repr=False, compare=False)
     """For "some": the conditions the statement was solved from, which :meth:`holds` evaluates."""
+    followed: tuple = field(default=(), repr=False, compare=False)
+    """The comparisons torch decided on the example sizes that the statement does not imply (Trace.followed), as
+    atoms: the statement is for the sizes that meet them, and ``partial`` says so."""
 
     def holds(self, sizes: dict) -> Optional[bool]:
         """Whether the model runs at ``sizes`` (symbol name -> int, every symbol given): True or False, or None
         when the domain is unknown."""
         if self.status == NONE:
             return False
-        if self.status not in (EVERY, SOME) or self.partial:
+        if self.status not in (EVERY, SOME) or (self.partial and not self.followed):
             return None  # unknown, or stated for part of the model only
-        if self.status == EVERY:
-            return True
         missing = set(self.symbols) - set(sizes)
         if missing:
             raise ValueError(f"no size given for {', '.join(sorted(missing))}")
-        return cond.holds(self.atoms, {dims.symbol(name): int(v) for name, v in sizes.items()})
+        env = {dims.symbol(name): int(v) for name, v in sizes.items()}
+        if self.followed and not cond.holds(self.followed, env):
+            return None  # sizes the trace did not follow
+        return True if self.status == EVERY else cond.holds(self.atoms, env)
 
     def text(self) -> str:
         """The statement as the reports print it: ``every size``, ``no size``, the condition, or ``unknown``."""
@@ -95,6 +101,9 @@ def model_domain(graph, findings) -> Domain:
         elif f.condition not in said:
             loose.append(f.condition)
     windows = _window_atoms(graph)
+    followed, scope = _followed(trace, atoms + windows, domain) if partial is None else ([], "")
+    if followed:
+        partial, atoms = scope, atoms + followed
     if not atoms and not windows and not loose:
         return Domain(EVERY, symbols=symbols, partial=partial)
     if loose:
@@ -107,7 +116,7 @@ def model_domain(graph, findings) -> Domain:
             verdict = alone  # the windows add nothing: say it as the findings do
     if verdict.some:
         return Domain(SOME, verdict.condition, symbols, partial, dict(verdict.example), _classes(verdict),
-                      tuple(atoms + windows + domain))
+                      tuple(atoms + windows + domain), tuple(followed))
     if verdict.never:
         return Domain(NONE, symbols=symbols, partial=partial)
     if verdict.always:
@@ -133,6 +142,27 @@ def _window_atoms(graph) -> list:
                 seen.add(d)
                 out.append(cond.ge(d, 1))
     return out
+
+
+def _followed(trace, atoms, domain) -> tuple:
+    """(atoms, text) of the comparisons torch decided on the example sizes (Trace.followed) that ``atoms`` do not
+    imply and that hold for some sizes only: the statement then covers the sizes that meet them."""
+    out, said = [], []
+    weighed = {sympy.expand(c.expr) for atom in atoms for c in atom if len(atom) > 1}
+    for relation in (trace.followed if trace is not None else []):
+        these = cond.relation_atoms(relation)
+        other_way = cond.relation_atoms(sympy.Not(relation))
+        if these is None or other_way is None or not cond.solve(these, domain).some:
+            continue
+        if all(len(a) == 1 and (sympy.expand(a[0].expr) in weighed or sympy.expand(-a[0].expr) in weighed)
+               for a in these):
+            continue  # one way of a choice a rule weighed whole (a broadcast: equal, or one of them 1)
+        if cond.solve(atoms + out + other_way, domain).never:
+            continue  # what the model needs anyway
+        out += these
+        said.append(cond.solve(these, domain).condition)
+    text = f"convlint followed the sizes with {' and '.join(said)} only; for others PyTorch may go another way"
+    return out, text if out else ""
 
 
 def _unsure(graph, findings) -> list:

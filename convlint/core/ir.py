@@ -220,6 +220,10 @@ class Trace:
     """When there are branches: the model traced again on sizes that meet a Verdict (to go the other way)."""
     specialized: dict = field(default_factory=dict)
     """Symbol name -> :class:`Specialized`: where torch fixed it to its example value."""
+    followed: list = field(default_factory=list)
+    """The equalities of the user's sizes (sympy relations) that torch decided on the example sizes inside its own
+    code (``expand`` of a table sliced to ``T``: ``Min(512, T) == T``): the trace holds for the sizes that meet them;
+    what other sizes do, it did not see."""
     notes: list = field(default_factory=list)
     """Notes from building the model (weights that did not fit it, say), one line each."""
     modules: dict = field(default_factory=dict)

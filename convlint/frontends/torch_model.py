@@ -18,6 +18,7 @@ import inspect
 import io
 import sys
 
+import sympy
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -193,8 +194,27 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_
     if stopped is not None:
         stopped.model = type(model).__name__
     graph.trace.stop = stopped
+    graph.trace.followed = _followed(table)
     graph.trace.modules = module_infos(model)
     return graph
+
+
+def _followed(table) -> list:
+    """The equalities torch decided on the user's sizes (see Trace.followed): an equality that held on the example
+    sizes is what a check of torch's needed (``Min(512, T) == T``, ``H % 2 == 0``). Its other comparisons choose a
+    kernel or a memory layout (``N >= 16``, ``H != 1``), not whether the sizes are refused."""
+    out = []
+    for g in table.env.guards:
+        relation = table.condition(g.expr)
+        if _equalities(relation) and relation not in out:
+            out.append(relation)
+    return out
+
+
+def _equalities(relation) -> bool:
+    if isinstance(relation, sympy.Eq):
+        return True
+    return isinstance(relation, (sympy.And, sympy.Or)) and all(_equalities(a) for a in relation.args)
 
 
 def module_infos(model) -> dict:

@@ -98,10 +98,26 @@ def _reshape(x, *args, **kwargs):
     return x.new_empty(shape) if shape is not None else torch.reshape(x, _target(args, kwargs))
 
 
+def _pixel_unshuffle(x, downscale_factor):
+    """``F.pixel_unshuffle`` with the check PyTorch makes (each of the last two sizes divisible by the factor) asked
+    as a comparison, which the trace keeps as an equality it followed (``H % 2 == 0``); torch's kernel fixes the
+    sizes to their example values to make it."""
+    r = downscale_factor
+    if type(r) is not int or r < 1 or x.dim() < 3 or all(type(d) is int for d in x.shape[-2:]):
+        return F.pixel_unshuffle(x, r)
+    for axis, name in ((-2, "height"), (-1, "width")):
+        if x.shape[axis] % r != 0:
+            raise RuntimeError(f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but "
+                               f"input.size({x.dim() + axis})={x.shape[axis]} is not divisible by {r}")
+    *batch, c, h, w = x.shape
+    return x.new_empty((*batch, c * r * r, h // r, w // r))
+
+
 # addcmul/addcdiv: torch's composite kernel asks for concrete sizes ("SymIntArrayRef expected to contain only
 # concrete integers"); their references broadcast symbolically.
 SYMBOLIC_IMPL = {F.pad: _constant_pad, torch.constant_pad_nd: torch._refs.constant_pad_nd,
                  torch.Tensor.__getitem__: _slice_getitem,
                  torch.addcmul: torch._refs.addcmul, torch.Tensor.addcmul: torch._refs.addcmul,
                  torch.addcdiv: torch._refs.addcdiv, torch.Tensor.addcdiv: torch._refs.addcdiv,
-                 torch.Tensor.view: _view, torch.Tensor.reshape: _reshape, torch.reshape: _reshape}
+                 torch.Tensor.view: _view, torch.Tensor.reshape: _reshape, torch.reshape: _reshape,
+                 F.pixel_unshuffle: _pixel_unshuffle, torch.pixel_unshuffle: _pixel_unshuffle}
