@@ -72,25 +72,43 @@ def _split(values) -> list:
     return out
 
 
+def _options(*decorators):
+    def apply(fn):
+        for d in reversed(decorators):
+            fn = d(fn)
+        return fn
+    return apply
+
+
+# What every command that reads models takes: the targets and how to read them, and which rules to run.
+_model_options = _options(
+    click.argument("paths", nargs=-1, type=click.Path()),
+    click.option("--input-shape", "input_shapes", multiple=True, metavar="DIMS",
+                 help="Dims of the first input (repeat for the next ones in order), or NAME=DIMS; ints or symbol "
+                      "names, e.g. N,3,H,W."),
+    click.option("--input-dtype", "input_dtypes", multiple=True, metavar="DTYPE",
+                 help="PyTorch targets: element type of the first input (repeat for the next ones), or NAME=DTYPE; "
+                      "e.g. int64 for token ids. Default: the model's floating-point type."),
+    click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="PyTorch targets: apply this state dict (read with weights_only=True) to the model first."),
+    click.option("--trust-pickle", is_flag=True,
+                 help="PyTorch targets: allow loading a pickled module (torch.save(model)); this runs code from the "
+                      "file."))
+_rule_options = _options(
+    click.option("--select", multiple=True, metavar="CODES",
+                 help="Only these rule codes or prefixes (comma-separated)."),
+    click.option("--ignore", multiple=True, metavar="CODES",
+                 help="Skip these rule codes or prefixes (comma-separated)."),
+    click.option("--fail-on", type=click.Choice([ERROR, WARNING, INFO]), default=ERROR, show_default=True,
+                 help="Exit 1 when a finding of this severity or worse is reported."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+                 help="Read this configuration file instead of finding pyproject.toml or convlint.toml."))
+
+
 @main.command("check")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--input-shape", "input_shapes", multiple=True, metavar="DIMS",
-              help="Dims of the first input (repeat for the next ones in order), or NAME=DIMS; ints or symbol names, "
-                   "e.g. N,3,H,W.")
-@click.option("--input-dtype", "input_dtypes", multiple=True, metavar="DTYPE",
-              help="PyTorch targets: element type of the first input (repeat for the next ones), or NAME=DTYPE; "
-                   "e.g. int64 for token ids. Default: the model's floating-point type.")
-@click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
-              help="PyTorch targets: apply this state dict (read with weights_only=True) to the model before linting.")
-@click.option("--trust-pickle", is_flag=True,
-              help="PyTorch targets: allow loading a pickled module (torch.save(model)); this runs code from the file.")
+@_model_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes or prefixes (comma-separated).")
-@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rule codes or prefixes (comma-separated).")
-@click.option("--fail-on", type=click.Choice([ERROR, WARNING, INFO]), default=ERROR, show_default=True,
-              help="Exit 1 when a finding of this severity or worse is reported.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Read this configuration file instead of finding pyproject.toml or convlint.toml.")
+@_rule_options
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
               help="Lint N models at a time in separate processes (0: one per CPU).")
 @click.option("--verify/--no-verify", default=True, show_default=True,
@@ -102,7 +120,6 @@ def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select,
 
     With no PATH, lint the targets named in the configuration ([tool.convlint] in pyproject.toml).
     """
-    from convlint.checking import registry
     from convlint.batch import workers_for
     from convlint.pipeline import lint
     from convlint.app.progress import Progress
@@ -110,14 +127,7 @@ def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select,
 
     from_cli = _given(click.get_current_context())
     cfg, targets = _plan(paths, input_shapes, input_dtypes, weights, config_file)
-    select, ignore = _split(select), _split(ignore)
-    reg = registry.load()
-    for code in select + ignore:
-        if not reg.known(code):
-            _fail(f"unknown rule code or prefix {code!r}; `convlint rules` lists them")
-    select = select if "select" in from_cli else cfg.select
-    ignore = ignore if "ignore" in from_cli else cfg.ignore
-    fail_on = fail_on if "fail_on" in from_cli else cfg.fail_on or fail_on
+    select, ignore, fail_on = _rule_choice(from_cli, cfg, select, ignore, fail_on)
     if "verify" not in from_cli and cfg.verify is not None:
         verify = cfg.verify
     with Progress(len(targets)) as progress:
@@ -138,27 +148,13 @@ def check(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, select,
 
 
 @main.command("summary")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--input-shape", "input_shapes", multiple=True, metavar="DIMS",
-              help="Dims of the first input (repeat for the next ones in order), or NAME=DIMS; ints or symbol names, "
-                   "e.g. N,3,H,W.")
-@click.option("--input-dtype", "input_dtypes", multiple=True, metavar="DTYPE",
-              help="PyTorch targets: element type of the first input (repeat for the next ones), or NAME=DTYPE.")
-@click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
-              help="PyTorch targets: apply this state dict (read with weights_only=True) to the model first.")
-@click.option("--trust-pickle", is_flag=True,
-              help="PyTorch targets: allow loading a pickled module (torch.save(model)); this runs code from the file.")
+@_model_options
 @click.option("--format", "fmt", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True)
 @click.option("--depth", type=click.IntRange(min=1), default=None, metavar="N",
               help="Fold the layers below N levels of the module path into one row per container (default: leaves).")
 @click.option("--at", "at", multiple=True, metavar="SIZES",
               help="Evaluate every formula at these sizes, e.g. H=224,W=224 (symbols left free stay formulas).")
-@click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes or prefixes (comma-separated).")
-@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rule codes or prefixes (comma-separated).")
-@click.option("--fail-on", type=click.Choice([ERROR, WARNING, INFO]), default=ERROR, show_default=True,
-              help="Exit 1 when a finding of this severity or worse is found.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Read this configuration file instead of finding pyproject.toml or convlint.toml.")
+@_rule_options
 def summary_cmd(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, depth, at, select, ignore, fail_on,
                 config_file):
     """Summarize models: per layer, output shapes, parameters and MACs as formulas; totals; the input sizes for
@@ -169,7 +165,6 @@ def summary_cmd(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, d
     """
     from convlint.app.progress import Progress
     from convlint.app.sizes import parse_sizes
-    from convlint.checking import registry
     from convlint.pipeline import summaries
     from convlint.reports import summary_format
     from convlint.rule import SEVERITY_RANK
@@ -180,14 +175,7 @@ def summary_cmd(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, d
         sizes = parse_sizes(at)
     except InputError as e:
         _fail(str(e))
-    select, ignore = _split(select), _split(ignore)
-    reg = registry.load()
-    for code in select + ignore:
-        if not reg.known(code):
-            _fail(f"unknown rule code or prefix {code!r}; `convlint rules` lists them")
-    select = select if "select" in from_cli else cfg.select
-    ignore = ignore if "ignore" in from_cli else cfg.ignore
-    fail_on = fail_on if "fail_on" in from_cli else cfg.fail_on or fail_on
+    select, ignore, fail_on = _rule_choice(from_cli, cfg, select, ignore, fail_on)
     with Progress(len(targets)) as progress:
         done = summaries(targets, (), select or None, ignore or None, depth=depth, at=sizes or None,
                          progress=progress, trust_pickle=trust_pickle)
@@ -205,6 +193,22 @@ def summary_cmd(paths, input_shapes, input_dtypes, weights, trust_pickle, fmt, d
         sys.exit(2)
     floor = SEVERITY_RANK[fail_on]
     sys.exit(1 if any(SEVERITY_RANK.get(f.severity, 0) >= floor for s in done for f in s.findings) else 0)
+
+
+def _rule_choice(from_cli, cfg, select, ignore, fail_on) -> tuple:
+    """(select, ignore, fail_on): the command line's where given, else the configuration's; an unknown code ends
+    the command."""
+    from convlint.checking import registry
+
+    select, ignore = _split(select), _split(ignore)
+    reg = registry.load()
+    for code in select + ignore:
+        if not reg.known(code):
+            _fail(f"unknown rule code or prefix {code!r}; `convlint rules` lists them")
+    select = select if "select" in from_cli else cfg.select
+    ignore = ignore if "ignore" in from_cli else cfg.ignore
+    fail_on = fail_on if "fail_on" in from_cli else cfg.fail_on or fail_on
+    return select, ignore, fail_on
 
 
 def _plan(paths, input_shapes, input_dtypes, weights, config_file):
