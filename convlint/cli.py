@@ -90,7 +90,8 @@ _model_options = _options(
                  help="PyTorch targets: element type of the first input (repeat for the next ones), or NAME=DTYPE; "
                       "e.g. int64 for token ids. Default: the model's floating-point type."),
     click.option("--weights", type=click.Path(dir_okay=False), metavar="FILE",
-                 help="PyTorch targets: apply this state dict (read with weights_only=True) to the model first."),
+                 help="PyTorch targets: check this checkpoint (safetensors, an index of shards, or a torch file) "
+                      "against the model, from its headers alone."),
     click.option("--trust-pickle", is_flag=True,
                  help="PyTorch targets: allow loading a pickled module (torch.save(model)); this runs code from the "
                       "file."))

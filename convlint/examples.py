@@ -42,11 +42,26 @@ def model_from_text(text: str, seed: int = 0) -> onnx.ModelProto:
 class TorchExample:
     """A PyTorch rule example: ``build()`` returns an ``nn.Module`` (it imports torch itself, so that rules load
     without torch), linted with ``input_shape`` (``"N,1,H,W"``, a tuple of those for several inputs; None to check
-    declared attributes only) and ``input_dtype``. A ``build`` that PyTorch refuses to construct is an example too."""
+    declared attributes only) and ``input_dtype``, and with the state dict ``weights()`` returns saved as a
+    checkpoint (``--weights``). A ``build`` that PyTorch refuses to construct is an example too."""
 
     build: Callable
     input_shape: Optional[object] = None
     input_dtype: Optional[str] = None
+    weights: Optional[Callable] = None  # returns a state dict, saved for ``--weights`` (see :func:`weights_file`)
 
     def __str__(self) -> str:
         return f"{getattr(self.build, '__name__', 'build')}({self.input_shape or ''})"
+
+
+def weights_file(example, folder: str) -> Optional[str]:
+    """The example's checkpoint saved as ``folder/<build>.safetensors`` (None when it has none)."""
+    if example.weights is None:
+        return None
+    import os
+
+    from safetensors.torch import save_file
+
+    path = os.path.join(folder, f"{getattr(example.build, '__name__', 'model')}.safetensors")
+    save_file({k: v.contiguous() for k, v in example.weights().items()}, path)
+    return path

@@ -25,8 +25,10 @@ def module_node(node) -> bool:
 
 
 def shape_of(node, name):
+    """The parameter's shape; None when it has none, or when it is a ``--weights`` checkpoint's (the checkpoint
+    rules, CL700, explain that one)."""
     v = node.facts.params.get(name)
-    return None if v is None else v.shape
+    return None if v is None or v.from_checkpoint else v.shape
 
 
 def declared_text(node, *names) -> str:

@@ -29,8 +29,8 @@ class TraceIncomplete(Rule):
     Notes what convlint could not check in a PyTorch model: that no input shape was given (so only each module's
     parameters were checked against its declared attributes), where tracing the forward pass stopped and why
     (code that needs tensor values, a call PyTorch refused and whose output cannot be worked out), that the model
-    could not be built at all, that tensors of a `--weights` file match no parameter, or that PyTorch fixed a
-    symbolic dim to an example value (so the layers after it were checked for that value only).
+    could not be built at all, or that PyTorch fixed a symbolic dim to an example value (so the layers after it
+    were checked for that value only).
 
     ## Why is this bad?
     It is not a fault: it tells you where convlint's view of the model ends. Layers after a stop are checked only

@@ -50,13 +50,16 @@ def ort_run(model, symbol_value: int = 8):
     return None
 
 
-def torch_run(build, input_shape=None, input_dtype=None, symbol_value: int = 8):
-    """Build a PyTorch model with ``build()`` and run it eagerly on zeros of ``input_shape`` (symbols set to
-    ``symbol_value``). Returns None if it ran, else PyTorch's error message (from the constructor or the forward)."""
+def torch_run(build, input_shape=None, input_dtype=None, symbol_value: int = 8, weights=None):
+    """Build a PyTorch model with ``build()``, load the state dict ``weights()`` into it (strict, as a training
+    script would), and run it eagerly on zeros of ``input_shape`` (symbols set to ``symbol_value``). Returns None if
+    it ran, else PyTorch's error message (from the constructor, the load or the forward)."""
     import torch
 
     try:
         model = build()
+        if weights is not None:
+            model.load_state_dict(weights())
     except Exception as e:
         return f"{type(e).__name__}: {e}"
     if not input_shape:

@@ -6,7 +6,7 @@ import pytest
 
 import convlint
 from convlint.checking import registry
-from convlint.examples import model_from_text
+from convlint.examples import model_from_text, weights_file
 from convlint.rule import ERROR
 
 from conftest import ort_run, torch_run
@@ -71,20 +71,20 @@ def test_valid_examples_run_in_onnxruntime(rule, text):
 # PyTorch examples: TorchExample(build, input_shape, input_dtype), linted through the Python API and run in PyTorch.
 
 @pytest.mark.parametrize("rule,example", list(_cases("TORCH_VALID")))
-def test_torch_valid_example_is_silent(rule, example):
+def test_torch_valid_example_is_silent(rule, example, tmp_path):
     pytest.importorskip("torch")
     report = convlint.lint(example.build, input_shape=example.input_shape, input_dtype=example.input_dtype,
-                           verify=False)
+                           weights=weights_file(example, str(tmp_path)), verify=False)
     assert not report.input_errors, report.input_errors
     assert [f.message for f in report.findings if f.rule == rule.code] == []
     assert [f.message for f in report.errors] == []
 
 
 @pytest.mark.parametrize("rule,example", list(_cases("TORCH_INVALID")))
-def test_torch_invalid_example_yields_exactly_one_finding(rule, example):
+def test_torch_invalid_example_yields_exactly_one_finding(rule, example, tmp_path):
     pytest.importorskip("torch")
     report = convlint.lint(example.build, input_shape=example.input_shape, input_dtype=example.input_dtype,
-                           verify=False)
+                           weights=weights_file(example, str(tmp_path)), verify=False)
     assert not report.input_errors, report.input_errors
     _exactly_one_finding(rule, report)
 
@@ -92,10 +92,10 @@ def test_torch_invalid_example_yields_exactly_one_finding(rule, example):
 @pytest.mark.parametrize("rule,example", [p for p in _cases("TORCH_INVALID") if p.values[0].severity == ERROR])
 def test_torch_error_examples_are_refused_by_pytorch(rule, example):
     pytest.importorskip("torch")
-    assert torch_run(example.build, example.input_shape, example.input_dtype) is not None
+    assert torch_run(example.build, example.input_shape, example.input_dtype, weights=example.weights) is not None
 
 
 @pytest.mark.parametrize("rule,example", [p for p in _cases("TORCH_VALID") if p.values[1].input_shape])
 def test_torch_valid_examples_run_in_pytorch(rule, example):
     pytest.importorskip("torch")
-    assert torch_run(example.build, example.input_shape, example.input_dtype) is None
+    assert torch_run(example.build, example.input_shape, example.input_dtype, weights=example.weights) is None

@@ -15,12 +15,13 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import tempfile
 
 import pytest
 
 import convlint
 from convlint.checking import registry
-from convlint.examples import TorchExample, model_from_text
+from convlint.examples import TorchExample, weights_file, model_from_text
 from convlint.reports.text_format import LABELS
 
 from conftest import ROOT
@@ -37,10 +38,13 @@ def _built_in_rules() -> dict:
     return {code: rule for code, rule in reg.rules.items() if reg.sources[code] == registry.BUILTIN}
 
 
+WEIGHTS = tempfile.mkdtemp(prefix="convlint-example-weights-")  # the examples' checkpoints, named by their build
+
+
 def _lint(example):
     if isinstance(example, TorchExample):
         return convlint.lint(example.build, input_shape=example.input_shape, input_dtype=example.input_dtype,
-                             verify=False)
+                             weights=weights_file(example, WEIGHTS), verify=False)
     return convlint.lint(model_from_text(example), verify=False)
 
 
@@ -68,7 +72,7 @@ def render(linted) -> str:
         label = f"{kind}[{i}]" + (f" {example}" if isinstance(example, TorchExample) else "")
         lines.append(f"  {label}:" + ("" if findings else " no findings"))
         lines += ["    " + line for finding in findings for line in finding.splitlines()]
-    return "\n".join(lines) + "\n"
+    return ("\n".join(lines) + "\n").replace(WEIGHTS + os.sep, "")
 
 
 def _finding(f) -> str:

@@ -142,14 +142,19 @@ def test_state_dict_is_not_a_model_but_weights(project):
     assert "is a state dict (weights only), not a model" in lint("ckpt.pt").results[0].error
     report = lint("net.py:build", input_shape="N,1,H,W", weights="ckpt.pt")
     got = sorted((f.rule, f.location.get("module")) for f in report.findings)
-    assert got == [("CL011", None), ("CL101", "conv"), ("CL110", "conv")]
-    assert "1 tensor(s) in ckpt.pt match no parameter of the model: stray" in \
-        next(f.message for f in report.findings if f.rule == "CL011")
+    # the checkpoint's 3-channel stem, the 1-channel input it then meets at the first forward, and the stray key
+    assert got == [("CL101", "conv"), ("CL700", "conv"), ("CL702", None)]
+    stray = next(f for f in report.findings if f.rule == "CL702")
+    assert stray.message == "ckpt.pt holds stray (1,), which the model has no place for"
 
 
-def test_weights_only_for_models_convlint_builds(project):
-    report = lint(nn.Linear(2, 2), weights="ckpt.pt")
-    assert "--weights applies to models convlint builds" in report.results[0].error
+def test_weights_apply_to_a_model_object_too(project):
+    """The checkpoint is compared with the model, never loaded into it: a model object is left as it was."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3))
+    torch.save({"0.weight": torch.zeros(4, 3, 3, 3), "0.bias": torch.zeros(4)}, project / "stem.pt")
+    report = lint(model, input_shape="N,1,H,W", weights="stem.pt")
+    assert sorted(f.rule for f in report.findings) == ["CL101", "CL700"]
+    assert model[0].weight.shape == (4, 1, 3, 3)
 
 
 def test_exported_program(project):

@@ -199,6 +199,36 @@ class ModuleInfo:
 
     module_class: str
     params: int
+    file: Optional[str] = None
+    line: Optional[int] = None
+    """Where the module was constructed, when known."""
+
+
+@dataclass
+class CheckpointFacts:
+    """A checkpoint given with ``--weights`` against the model, from headers alone
+    (:mod:`convlint.frontends.torch_weights`): what ``load_state_dict`` would find. Names are state-dict keys;
+    shapes tuples of ints; dtypes torch's names (``float16``)."""
+
+    path: str
+    key: Optional[str]
+    """The entry of a nested checkpoint the tensors came from (``state_dict``, ``model``, ``ema``), or None."""
+    format: str
+    missing: list
+    """(name, shape, dtype) of the model's tensors the checkpoint does not hold (BatchNorm's
+    ``num_batches_tracked`` too, which it fills in on load)."""
+    unexpected: list
+    """(name, shape, dtype) of the checkpoint's tensors the model has no place for."""
+    mismatched: list
+    """(name, the model's shape, the checkpoint's shape)."""
+    dtypes: list
+    """(name, the model's dtype, the checkpoint's dtype), where only the dtype differs."""
+    tied: dict
+    """name -> the name the checkpoint holds the same tensor under (a tied weight saved once)."""
+    model_keys: tuple = ()
+    """Every key of the model's state dict."""
+    checkpoint_keys: tuple = ()
+    """Every key the checkpoint holds."""
 
 
 @dataclass
@@ -220,6 +250,8 @@ class Trace:
     """When there are branches: the model traced again on sizes that meet a Verdict (to go the other way)."""
     specialized: dict = field(default_factory=dict)
     """Symbol name -> :class:`Specialized`: where torch fixed it to its example value."""
+    checkpoint: Optional[CheckpointFacts] = None
+    """The checkpoint given with ``--weights`` against the model, or None."""
     followed: list = field(default_factory=list)
     """The equalities of the user's sizes (sympy relations) that torch decided on the example sizes inside its own
     code (``expand`` of a table sliced to ``T``: ``Min(512, T) == T``): the trace holds for the sizes that meet them;
@@ -234,7 +266,8 @@ class Trace:
 class Value:
     """A tensor in the graph: a graph input, a weight, or a node output."""
 
-    __slots__ = ("name", "shape", "dtype", "_data", "_load", "producer", "is_param", "external", "range")
+    __slots__ = ("name", "shape", "dtype", "_data", "_load", "producer", "is_param", "external", "range",
+                 "from_checkpoint")
 
     def __init__(self, name: str, shape=None, dtype: Optional[str] = None, *, is_param: bool = False):
         self.name = name if type(name) is not bytes else text(name)
@@ -246,6 +279,7 @@ class Value:
         self.is_param = is_param
         self.external = False  # its bytes live in an external data file, which convlint never reads
         self.range: Optional[IndexRange] = None  # what is known of an integer tensor's values (see IndexRange)
+        self.from_checkpoint = False  # a PyTorch parameter whose shape is a --weights checkpoint's, not the model's
 
     @property
     def data(self):

@@ -26,7 +26,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from convlint.core import conditions, dims
 from convlint.core.errors import UsageError
 from convlint.core.ir import Graph, ModuleInfo, Node, NodeFacts, Origin, Refusal, Stop, TorchCall, Trace, Value
-from convlint.frontends import torch_modules, torch_target, torch_values
+from convlint.frontends import torch_modules, torch_target, torch_values, torch_weights
 from convlint.frontends.torch_dims import SymbolTable, default_hint
 from convlint.frontends.torch_trace import Doubt, Tracer
 
@@ -43,7 +43,9 @@ def load(target, input_shapes=(), input_dtypes=(), weights=None, trust_pickle=Fa
     if isinstance(loaded, torch_target.ConstructionFailure):
         return construction_graph(loaded)
     if weights:
-        torch_target.apply_weights(loaded, weights)
+        from convlint.frontends.checkpoint import read_checkpoint
+
+        loaded.checkpoint, loaded.reshaped = torch_weights.compare(loaded.module, read_checkpoint(weights))
     return describe(loaded, input_shapes, input_dtypes)
 
 
@@ -173,7 +175,8 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_
     mode = None if on_meta else FakeTensorMode(shape_env=table.env, allow_non_fake_inputs=True)
     with preserved(model):
         params = _swap_in(model, graph, _meta_twin if on_meta else
-                          lambda t: mode.from_tensor(t if t.device == device else t.to("meta"), static_shapes=True))
+                          lambda t: mode.from_tensor(t if t.device == device else t.to("meta"), static_shapes=True),
+                          loaded.reshaped)
         if model not in loaded.sites and loaded.line:
             loaded.sites[model] = (loaded.file, loaded.line)
         tracer = Tracer(model, graph, table, mode, params, loaded.sites, device, on_meta=on_meta,
@@ -195,7 +198,8 @@ def _describe(loaded, input_shapes, input_dtypes, on_meta: bool, hints=None, no_
         stopped.model = type(model).__name__
     graph.trace.stop = stopped
     graph.trace.followed = _followed(table)
-    graph.trace.modules = module_infos(model)
+    graph.trace.checkpoint = loaded.checkpoint
+    graph.trace.modules = module_infos(model, loaded.sites)
     return graph
 
 
@@ -217,8 +221,9 @@ def _equalities(relation) -> bool:
     return isinstance(relation, (sympy.And, sympy.Or)) and all(_equalities(a) for a in relation.args)
 
 
-def module_infos(model) -> dict:
-    """Every module of ``model`` by path, with its class and its own parameters' elements (see ModuleInfo)."""
+def module_infos(model, sites=None) -> dict:
+    """Every module of ``model`` by path, with its class, its own parameters' elements and where it was constructed
+    (``sites``: module -> (file, line)) (see ModuleInfo)."""
     seen, out = set(), {}
     for path, m in model.named_modules():
         own = 0
@@ -226,7 +231,8 @@ def module_infos(model) -> dict:
             if id(p) not in seen:
                 seen.add(id(p))
                 own += p.numel()
-        out[path] = ModuleInfo(type(m).__name__, own)
+        file, line = sites.get(m, (None, None)) if sites is not None else (None, None)
+        out[path] = ModuleInfo(type(m).__name__, own, file, line)
     return out
 
 
@@ -246,9 +252,10 @@ def _common_device(model) -> torch.device:
     return torch.device("meta")  # a model half on meta (weights applied to a meta model, say): trace it all on meta
 
 
-def _swap_in(model, graph, twin) -> dict:
+def _swap_in(model, graph, twin, reshaped=None) -> dict:
     """Replace every parameter, buffer and tensor attribute with ``twin(tensor)``, a fake or meta tensor of the same
-    shape, so that nothing the forward pass does in place reaches the model; returns id(twin) -> Value."""
+    shape (or of the checkpoint's, for those in ``reshaped``: id -> shape), so that nothing the forward pass does in
+    place reaches the model; returns id(twin) -> Value."""
     names = {}
     for mname, m in model.named_modules(remove_duplicate=False):
         for key, t in list(m._parameters.items()) + list(m._buffers.items()) + _tensor_attributes(m):
@@ -262,11 +269,13 @@ def _swap_in(model, graph, twin) -> dict:
                     continue
                 new = twins.get(id(t))
                 if new is None:
-                    new = twin(t)
+                    source = _with_shape(t, reshaped[id(t)]) if reshaped and id(t) in reshaped else t
+                    new = twin(source)
                     twins[id(t)] = new
-                    v = Value(names.get(id(t), key), tuple(int(d) for d in t.shape), str(t.dtype).replace("torch.", ""),
-                              is_param=True)
-                    v.range = torch_values.of_buffer(t, v.name)
+                    v = Value(names.get(id(t), key), tuple(int(d) for d in source.shape),
+                              str(t.dtype).replace("torch.", ""), is_param=True)
+                    v.range = torch_values.of_buffer(t, v.name) if source is t else None
+                    v.from_checkpoint = source is not t
                     graph.values[v.name] = v
                     out[id(new)] = v
                 if store is m._parameters or store is m._buffers:
@@ -274,6 +283,12 @@ def _swap_in(model, graph, twin) -> dict:
                 else:
                     m.__dict__[key] = new
     return out
+
+
+def _with_shape(t, shape):
+    """A meta tensor like ``t`` (a parameter stays a parameter) with the checkpoint's ``shape``."""
+    empty = torch.empty(shape, dtype=t.dtype, device="meta")
+    return nn.Parameter(empty, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else empty
 
 
 def _meta_twin(t):

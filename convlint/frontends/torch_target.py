@@ -49,6 +49,8 @@ class LoadedModel:
     owned: bool = True  # built by convlint (so --weights may be applied to it)
     notes: list = field(default_factory=list)
     line: Optional[int] = None  # where the model itself was made, when no construction site is known
+    checkpoint: Optional[object] = None  # the --weights checkpoint against the model (CheckpointFacts)
+    reshaped: dict = field(default_factory=dict)  # id(tensor of the model) -> the checkpoint's shape, put in place
 
 @dataclass
 class ConstructionFailure:
@@ -294,8 +296,9 @@ def _load_pickle(path: str, trust: bool):
     return LoadedModel(obj, path, _source_file(type(obj)) or path, sites)
 
 
-def _try_weights_only(path: str, map_location="cpu"):
-    """The file's contents if it loads safely (``weights_only=True``); None if it needs unpickling of code."""
+def _try_weights_only(path: str, map_location="meta"):
+    """The file's contents if it loads safely (``weights_only=True``, tensors on the meta device: no data read);
+    None if it needs unpickling of code."""
     for mmap in (True, False):
         try:
             return torch.load(path, weights_only=True, map_location=map_location, mmap=mmap)
@@ -308,56 +311,3 @@ def _try_weights_only(path: str, map_location="cpu"):
             raise InputError(f"{path}: not a PyTorch file torch.load can read ({m.group(1) if m else first_line(e)})") \
                 from None
     return None
-
-
-def state_dict_of(obj, path: str) -> dict:
-    """The tensors of a checkpoint: the dict itself, or its ``state_dict``/``model`` entry."""
-    if isinstance(obj, dict):
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            return obj
-        for key in ("state_dict", "model_state_dict", "model", "module"):
-            inner = obj.get(key)
-            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
-                return inner
-    raise InputError(f"{path}: --weights needs a state dict (names to tensors); this file holds a "
-                     f"{type(obj).__name__}")
-
-
-def apply_weights(loaded: LoadedModel, path: str) -> None:
-    """Assign a state dict's tensors to the model, shapes as they are; what does not match goes into notes."""
-    if not loaded.owned:
-        raise UsageError("--weights applies to models convlint builds from a target (file.py:name); load the state "
-                         "dict into your model before calling convlint.lint(model)")
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file (given with --weights)")
-    model = loaded.module
-    device = _device_of(model)
-    obj = _try_weights_only(path, map_location="meta" if device.type == "meta" else "cpu")
-    if obj is None:
-        raise InputError(f"{path}: --weights file is not a plain state dict (it needs unpickling of code); convlint "
-                         f"reads weights only with weights_only=True")
-    state = state_dict_of(obj, path)
-    modules = dict(model.named_modules())
-    unexpected = []
-    for key, tensor in state.items():
-        owner, _, attr = key.rpartition(".")
-        m = modules.get(owner)
-        if m is None or (attr not in m._parameters and attr not in m._buffers):
-            unexpected.append(key)
-            continue
-        if attr in m._parameters:
-            old = m._parameters[attr]
-            m._parameters[attr] = nn.Parameter(tensor, requires_grad=old.requires_grad if old is not None else True)
-        else:
-            m._buffers[attr] = tensor
-    if unexpected:
-        shown = ", ".join(unexpected[:5]) + (", ..." if len(unexpected) > 5 else "")
-        loaded.notes.append(f"{len(unexpected)} tensor(s) in {path} match no parameter of the model: {shown}")
-
-
-def _device_of(model) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
