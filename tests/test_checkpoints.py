@@ -243,3 +243,22 @@ def test_a_pickle_that_needs_code_is_refused_in_one_line(tmp_path):
     proc = run_cli("net.py:build", "--weights", "whole.pt", cwd=str(tmp_path))
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and "weights_only" in proc.stderr
+
+
+def test_a_7b_checkpoint_in_shards_is_checked_from_its_headers(tmp_path):
+    """bench/weights_bench.py's checkpoint: Llama-2-7B's layout in float16, two sparse shards and an index (13.5 GB
+    that take no disk), against transformers' LlamaForCausalLM on the meta device: nothing but the dtype note."""
+    pytest.importorskip("transformers")
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("_weights_bench", os.path.join(ROOT, "bench", "weights_bench.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    index = bench.write_sparse_checkpoint(str(tmp_path))
+    assert sum(os.path.getsize(tmp_path / f) for f in os.listdir(tmp_path)) > 13e9
+    report = convlint.lint(bench._llama(), input_shape="B,T", input_dtype="int64", weights=index, verify=False)
+    assert not report.input_errors, report.input_errors
+    [note] = report.findings
+    assert note.rule == "CL704" and "stores 291 tensor(s) as float16 where the model has float32" in note.message
