@@ -41,6 +41,9 @@ class Evidence:
     this finding's one (CL102 feeds the channels the weight expects, leaving only the group fault)."""
     replay_declared: bool = False
     """Replay the layer from its PyTorch declaration (``node.declared``): PyTorch refused to construct it."""
+    replay_checkpoint: bool = False
+    """A ``--weights`` checkpoint's difference from the model: PyTorch's ``load_state_dict`` judges it, on the
+    checkpoint's headers as meta tensors (:mod:`convlint.verify.checkpoint`)."""
     not_replayable: Optional[str] = None
     """Why onnxruntime's replay cannot show this fault (one of PyTorch's semantics, a module's declaration): the
     verdict is ``unverifiable`` with this reason, unless PyTorch's own replay decides."""

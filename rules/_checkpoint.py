@@ -297,5 +297,9 @@ def location(graph, module: str) -> dict:
 
 
 def placed(finding, graph, module: str):
+    """``finding`` located on ``module`` (its node, when the model has one), to be judged by PyTorch's
+    ``load_state_dict`` (:mod:`convlint.verify.checkpoint`)."""
     finding.location = location(graph, module)
+    finding.node = finding.location.get("node")
+    finding.evidence.replay_checkpoint = True
     return finding

@@ -235,6 +235,10 @@ def test_the_cli_reads_a_checkpoint_with_the_model(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert ("net.py:5: 2 (Linear): CL700 error: the checkpoint's classifier has 5 classes, the model's 2: checkpoint "
             "holds 2.weight (5, 4), the model (2, 4); 2.bias (5,), the model (2,) (in ckpt.pt)") in proc.stdout
+    # verified by PyTorch's own load_state_dict, on the headers as meta tensors: its words, no tensor read
+    assert ('confirmed — PyTorch refuses the checkpoint\'s tensors (their headers, as meta tensors) in '
+            'load_state_dict(strict=True): "size mismatch for 2.weight: copying a param with shape torch.Size([5, 4]) '
+            'from checkpoint, the shape in current model is torch.Size([2, 4])."') in proc.stdout
 
 
 def test_a_pickle_that_needs_code_is_refused_in_one_line(tmp_path):

@@ -224,9 +224,13 @@ def test_a_pytorch_target_takes_its_weights_from_the_file(tmp_path):
     """, models={})
     proc = run_cli("--format", "json", "--no-verify", cwd=str(tmp_path / "models"))  # paths are the file's
     assert proc.returncode == 1, proc.stderr
-    assert [(f["rule"], f["node"], f["message"].split(",")[0]) for r in json.loads(proc.stdout)["results"]
-            for f in r["findings"] if f["severity"] == "error"] == [
-        ("CL101", "stem", "input 'x' has 3 channels")]
+    errors = sorted((f["rule"], f["node"], f["message"].split(":")[0].split(" (in ")[0])
+                    for r in json.loads(proc.stdout)["results"]
+                    for f in r["findings"] if f["severity"] == "error")
+    assert errors == [("CL101", "stem", "input 'x' has 3 channels, but weight 'stem.weight' (8, 1, 3, 3) with group=1 "
+                                        "expects 1 = W.shape[1] 1 × group 1"),
+                      ("CL700", "head", "checkpoint holds head.weight (2, 8, 1, 1), the model (2, 4, 1, 1)"),
+                      ("CL700", "stem", "the checkpoint's first layer takes 1 input channels, the model's 3")]
     (tmp_path / "empty.toml").write_text("")
     plain = run_cli("net.py:build", "--input-shape", "N,3,H,W", "--format", "json", "--no-verify",
                     "--config", "../empty.toml", cwd=str(tmp_path / "models"))  # no weights: the head's fault instead

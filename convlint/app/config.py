@@ -17,7 +17,7 @@ input-shape = "N,3,H,W"               # or a list, one spec per input, as --inpu
 path = "models/net.py:build"          # a PyTorch target
 input-shape = "N,T"
 input-dtype = "int64"                 # as --input-dtype
-weights = "checkpoints/encoder.pt"    # as --weights: a state dict, read with weights_only=True
+weights = "checkpoints/encoder.pt"    # as --weights: a checkpoint, checked from its headers alone
 
 [[tool.convlint.suppress]]            # silence one rule on the nodes a pattern names, with a reason
 rule = "CL101"
@@ -334,7 +334,7 @@ def _target(name: str, spec, root: str, fail, where) -> Target:
         fail(key, "needs a path: a model file, or file.py:function for a PyTorch model")
     weights = spec.get("weights")
     if weights is not None and not (isinstance(weights, str) and weights.strip()):
-        fail(f"{key}.weights", f"expected the path of a state dict file, got {weights!r}")
+        fail(f"{key}.weights", f"expected the path of a checkpoint file, got {weights!r}")
     return Target(name, _under(root, path), _specs(spec, "input-shape", input_shapes, "N,3,H,W", key, fail),
                   _specs(spec, "input-dtype", input_dtypes, "int64", key, fail), weights and _under(root, weights))
 

@@ -229,6 +229,10 @@ class CheckpointFacts:
     """Every key of the model's state dict."""
     checkpoint_keys: tuple = ()
     """Every key the checkpoint holds."""
+    headers: dict = field(default_factory=dict, repr=False)
+    """Every tensor of the checkpoint: name -> (shape, dtype), for verification's load_state_dict."""
+    model: Any = field(default=None, repr=False, compare=False)
+    """The model, for verification's load_state_dict into a meta copy of it (never changed)."""
 
 
 @dataclass

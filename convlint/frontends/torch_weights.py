@@ -42,7 +42,8 @@ def compare(model, checkpoint) -> tuple:
             dtypes.append((name, _dtype(t), header.dtype))
     unexpected = [(name, tuple(h.shape), h.dtype) for name, h in have.items() if name not in state]
     facts = CheckpointFacts(checkpoint.path, checkpoint.key, checkpoint.format, missing, unexpected, mismatched,
-                            dtypes, tied, tuple(state), tuple(have))
+                            dtypes, tied, tuple(state), tuple(have),
+                            {n: (tuple(h.shape), h.dtype) for n, h in have.items()}, model)
     return facts, overrides
 
 

@@ -22,6 +22,8 @@ A rule whose fault is not in the node alone says what the replay needs in the fi
   onnxruntime refusing this one (CL102 feeds the channels the weight expects, leaving only the group fault).
 - ``replay_declared=True``: the layer is replayed from its PyTorch declaration (``node.declared``), for a layer
   PyTorch refuses to construct (CL102 on ``nn.Conv2d(1, 4, 3, groups=2)``); see :mod:`.declared`.
+- ``replay_checkpoint=True``: a ``--weights`` checkpoint's difference from the model, judged by PyTorch's own
+  ``load_state_dict`` on the checkpoint's headers as meta tensors; see :mod:`.checkpoint`.
 
 A finding of a whole-graph rule without such evidence is ``unverifiable``. Findings with the same replay share it.
 Nothing here raises: a replay that fails for any reason of ours makes the verdict ``unverifiable``, and the lint
@@ -60,7 +62,11 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
     verdicts, upstream, judged = {}, Upstream(), {}
     for f in errors:
         node = _node_of(f, nodes)
-        if node is not None and node.torch_call is not None:  # a PyTorch call: PyTorch judges it
+        if f.evidence.replay_checkpoint:  # a checkpoint against the model: PyTorch's load_state_dict judges it
+            from convlint.verify.checkpoint import verify_checkpoint
+
+            f.verification = verify_checkpoint(f, graph, judged)
+        elif node is not None and node.torch_call is not None:  # a PyTorch call: PyTorch judges it
             from convlint.verify.torch_replay import judge
 
             export = verify_declared(node, runner) if f.evidence.replay_declared else \

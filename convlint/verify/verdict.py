@@ -53,6 +53,7 @@ class Verification:
     runtime: str = "onnxruntime"  # whose verdict this is: "onnxruntime" or "PyTorch"
     export: Optional["Verification"] = None  # onnxruntime's verdict on the export of a layer PyTorch judged
     outputs: tuple = ()  # the output shapes, when the runtime ran the layer
+    action: str = ""  # what the runtime was asked, when it was not to run a layer (a load_state_dict)
 
     def line(self) -> str:
         """The verdict as one line of text, shown under the finding."""
@@ -60,7 +61,11 @@ class Verification:
         what = "this layer" if self.layers == 1 else f"these {self.layers} layers"
         if self.replayed:
             what = f"the layer as declared, replayed as {self.replayed},"
-        if self.replayed and self.runtime != "onnxruntime" and self.status == CONFIRMED:
+        if self.action and self.status in (CONFIRMED, NOT_REPRODUCED):
+            text = f'{CONFIRMED} — {self.runtime} refuses {self.action}: "{self.message}"' \
+                if self.status == CONFIRMED else \
+                f"{NOT_REPRODUCED} — {self.runtime} accepts {self.action}; reported as a warning, not an error"
+        elif self.replayed and self.runtime != "onnxruntime" and self.status == CONFIRMED:
             text = f'{CONFIRMED} — {self.runtime} refuses to construct the layer as declared, {self.replayed}: ' \
                    f'"{self.message}"'
         elif self.status == CONFIRMED:
@@ -89,6 +94,8 @@ class Verification:
                "seconds": round(self.seconds, 4)}
         if self.replayed:
             out["replayed"] = self.replayed
+        if self.action:
+            out["action"] = self.action
         if self.runtime != "onnxruntime":
             out["runtime"] = self.runtime
         if self.export is not None:
