@@ -165,9 +165,10 @@ def shape_causes(facts, modules: dict, positional=frozenset()) -> list:
     transposed = [e for e in left if len(e[1]) == 2 and tuple(reversed(e[1])) == tuple(e[2]) and e[1][0] != e[1][1]]
     if transposed:
         keys = [e[0] for e in transposed]
+        shown = listed(f"{n} {shape_text(c)} for {shape_text(m)}" for n, m, c in transposed)
         causes.append(Cause(
             "transposed", keys, owner(keys[0]),
-            f"{len(keys)} weights are stored transposed: {listed(f'{n} {shape_text(c)} for {shape_text(m)}' for n, m, c in transposed)}; "
+            f"{len(keys)} weights are stored transposed: {shown}; "
             f"the checkpoint was saved from layers that keep (in, out), such as GPT-2's Conv1D, and this model's "
             f"nn.Linear keeps (out, in)",
             "transpose those weights when loading (state[k] = state[k].t()), or build the model with the layers the "
