@@ -167,6 +167,16 @@ def test_a_deeper_model_than_the_checkpoint(tmp_path):
     assert "no weights for blocks h.2 to 3 (4 keys): it holds 2 blocks of 'h', the model 4 (depth)" in f.message
 
 
+def test_a_shallower_model_than_the_checkpoint(tmp_path):
+    state = TinyGPT(layers=4).state_dict()
+    assert _refused_by_pytorch(TinyGPT(layers=2), state)
+    report = _lint(TinyGPT(layers=2), _save(state, tmp_path / "ckpt.safetensors"), shape="N,T", dtype="int64")
+    [f] = [f for f in report.findings if f.rule.startswith("CL70")]
+    assert f.rule == "CL702" and f.location["module"] == "h"
+    assert "holds blocks h.2 to 3 that the model does not have (4 keys): it has 4 blocks of 'h', the model 2" in \
+        f.message
+
+
 def test_a_width_multiplier(tmp_path):
     state = _resnetish(width=16).state_dict()
     assert _refused_by_pytorch(_resnetish(width=8), state)
