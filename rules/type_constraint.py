@@ -1,0 +1,176 @@
+import functools
+
+from convlint.rule import ALL_OPS, Rule
+
+from ._constraints import default_opset
+from ._sizes import is_torch, layer
+
+
+class TypeConstraint(Rule):
+    """## What it does
+    Checks every input's element type against the operator's type constraints, as the ONNX schema states them
+    (`onnx.defs`): one type for each type variable across the inputs it binds (`Add`'s `A` and `B` are both `T`),
+    and a type the constraint allows (`Resize`'s `scales` float32, `Where`'s `condition` bool, a shape input
+    int64). It names where each type came from: the node that produced it, an initializer, a graph input.
+
+    ## Why is this bad?
+    onnxruntime refuses the model when the session is created ("Type parameter (T) of Optype (Add) bound to
+    different types (tensor(float) and tensor(float16) in node (...)"), although `onnx.checker.check_model`, as
+    converters run it, passes. It is what a float16 conversion leaves when some values stay float32: an initializer
+    the converter's block list kept, a graph input kept by `keep_io_types` without its Cast, a hand-edited Cast.
+
+    ## Example
+    `Add(x: float16[1, 8], bias: float[8])`: `T` is bound to float16 by `x` and to float32 by the initializer
+    `bias`.
+
+    ## Fix
+    Make the types agree where they meet: convert the initializer to the type of the rest (or add a `Cast` before
+    the node), or keep the whole region in one type (add the node to the converter's `op_block_list`, or take the
+    node that makes the other type out of it).
+    """
+
+    code = "CL800"
+    name = "type-constraint"
+    brief = "each input's element type meets the op's type constraints (one type per `T`, the allowed types)"
+    ops = (ALL_OPS,)
+    fallback = True  # a rule about the same node that explains more (float embedding indices, say) speaks first
+
+    VALID = [
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float16[1, 8] x) => (float16[1, 8] y)
+        <float16[8] bias> { y = Add(x, bias) }""",
+    ]
+    INVALID = [
+        """<ir_version: 8, opset_import: ["": 17]>
+        g (float16[1, 8] x) => (float16[1, 8] y)
+        <float[8] bias> { y = Add(x, bias) }""",
+    ]
+
+    def check(self, node, ctx):
+        if is_torch(node) or node.domain not in ("", "ai.onnx"):
+            return
+        schema = _schema(node.op, default_opset(ctx.graph))
+        if schema is None:
+            return
+        bound = _bound(node, schema)
+        allowed = {c.type_param_str: frozenset(c.allowed_type_strs) for c in schema.type_constraints}
+        for var, uses in bound.items():
+            types = {t for _, _, t in uses}
+            if len(types) > 1 and _one_type(schema, var):
+                shown = " and ".join(f"{_plain(t)} from {_origin(v)}" for t, v in _first_of_each(uses))
+                yield self.finding(node, f"{layer(node)} binds its type {var} ({_names(uses)}) to {shown}: "
+                                         f"one type is needed", _hint(uses))
+                continue
+            ok = allowed.get(var) or (frozenset({var}) if var.startswith("tensor(") else None)
+            for param, v, t in uses:
+                if ok is not None and t not in ok:
+                    yield self.finding(node, f"{layer(node)} takes {_list(ok)} for its input '{param}', but "
+                                             f"{_origin(v)} is {_plain(t)}",
+                                       f"make it {_plain(_preferred(ok))} where it is produced, or insert a Cast "
+                                       f"before this node")
+                    break
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema(op: str, version: int):
+    import onnx
+
+    if not version:
+        return None
+    try:
+        return onnx.defs.get_schema(op, version, "")
+    except Exception:
+        return None
+
+
+def _bound(node, schema) -> dict:
+    """Type variable -> [(formal input name, value, its ONNX type string)], for the inputs with a known type."""
+    import onnx
+
+    formal = list(schema.inputs)
+    variadic = formal and formal[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+    out = {}
+    for i, v in enumerate(node.inputs):
+        if v is None or not v.dtype:
+            continue
+        if i < len(formal):
+            p = formal[i]
+        elif variadic:
+            p = formal[-1]
+        else:
+            continue
+        t = _onnx_type(v.dtype)
+        if t is not None:
+            out.setdefault(p.type_str, []).append((p.name, v, t))
+    return out
+
+
+def _one_type(schema, var) -> bool:
+    """Whether every input bound to ``var`` must have the same type (all but a heterogeneous variadic's)."""
+    params = [p for p in schema.inputs if p.type_str == var]
+    return not (len(params) == 1 and not params[0].is_homogeneous)
+
+
+@functools.lru_cache(maxsize=None)
+def _onnx_type(dtype: str):
+    """``tensor(float16)`` for numpy's ``float16``; None for an unknown name."""
+    import onnx
+
+    from convlint.core.dtypes import onnx_elem_type
+
+    elem = onnx_elem_type(dtype)
+    if not elem:
+        return None
+    return f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
+
+
+def _plain(t: str) -> str:
+    """``float16`` for ``tensor(float16)``, ``float32`` for ``tensor(float)``."""
+    inner = t[len("tensor("):-1] if t.startswith("tensor(") else t
+    return {"float": "float32", "double": "float64"}.get(inner, inner)
+
+
+def _list(types) -> str:
+    names = sorted(_plain(t) for t in types)
+    return names[0] if len(names) == 1 else (", ".join(names[:-1]) + " or " + names[-1] if len(names) <= 6
+                                              else ", ".join(names[:6]) + "...")
+
+
+def _preferred(types):
+    for t in ("tensor(float)", "tensor(int64)", "tensor(bool)"):
+        if t in types:
+            return t
+    return sorted(types)[0]
+
+
+def _origin(v) -> str:
+    if v.is_param:
+        return f"initializer {v.name!r}"
+    p = v.producer
+    if p is None:
+        return f"graph input {v.name!r}"
+    return f"{p.op} {p.name!r}" if p.name else f"{v.name!r}"
+
+
+def _names(uses) -> str:
+    return ", ".join(dict.fromkeys(name for name, _, _ in uses))
+
+
+def _first_of_each(uses) -> list:
+    seen = {}
+    for _, v, t in uses:
+        seen.setdefault(t, v)
+    return list(seen.items())
+
+
+def _hint(uses) -> str:
+    """Cast the odd one out to the type most inputs have."""
+    counts = {}
+    for _, _, t in uses:
+        counts[t] = counts.get(t, 0) + 1
+    target = max(counts, key=lambda t: (counts[t], t != "tensor(float)"))
+    odd = [v for _, v, t in uses if t != target]
+    what = " and ".join(_origin(v) for v in odd[:3])
+    fix = ("convert it to" if all(v.is_param for v in odd) else "insert a Cast to") + f" {_plain(target)}"
+    return (f"{fix}: {what}; after a float16 conversion, this is where a value the converter kept (its "
+            f"op_block_list, keep_io_types) meets the converted ones")

@@ -1,0 +1,142 @@
+"""Element types after float16 conversion and quantization (CL800): real conversions by onnxconverter-common's
+float16 converter and onnxruntime's quantizer, and the hand edits public reports describe. For each faulty model,
+onnxruntime refuses the session and convlint reports the node, with the types and where each came from,
+confirmed by onnxruntime's replay of that node alone; the clean conversions are clean."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import convlint
+
+float16 = pytest.importorskip("onnxconverter_common.float16")
+
+
+def _attention_like():
+    """A float32 model of what conversions trip on: a Conv, a Resize with its scales, a mask added before a
+    Softmax."""
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [numpy_helper.from_array(rng.random((4, 3, 3, 3), dtype=np.float32), "conv_w"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "up_scales"),
+             numpy_helper.from_array(np.full((1, 4, 16, 16), -1e4, np.float32), "mask")]
+    nodes = [helper.make_node("Conv", ["x", "conv_w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c", "", "up_scales"], ["r"], name="up", mode="nearest"),
+             helper.make_node("Add", ["r", "mask"], ["m"], name="mask_add"),
+             helper.make_node("Softmax", ["m"], ["y"], name="softmax", axis=-1)]
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _session_error(model):
+    try:
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as e:
+        return str(e)
+    return None
+
+
+def _lint(model, tmp_path):
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    report = convlint.lint(str(path))
+    assert not report.input_errors, report.input_errors
+    return report
+
+
+def _types(report):
+    return [f for f in report.findings if f.rule == "CL800"]
+
+
+@pytest.mark.parametrize("options", [{}, {"keep_io_types": True}, {"keep_io_types": True, "op_block_list": ["Resize"]}],
+                         ids=["default", "keep_io_types", "block_list_with_resize"])
+def test_clean_conversions_are_clean(options, tmp_path):
+    converted = float16.convert_float_to_float16(_attention_like(), **options)
+    assert _session_error(converted) is None
+    assert [f for f in _lint(converted, tmp_path).findings if f.severity == "error"] == []
+
+
+def test_a_block_list_that_leaves_resize_out_converts_its_scales(tmp_path):
+    # onnxconverter-common#306 (and onnxruntime#1760, #8327): a block list of one's own replaces the default one,
+    # which kept Resize in float32; its scales become float16, which Resize does not take
+    converted = float16.convert_float_to_float16(_attention_like(), op_block_list=["Softmax"])
+    assert "of input parameter (up_scales) of operator (Resize)" in _session_error(converted)
+    [f] = _types(_lint(converted, tmp_path))
+    assert f.node == "up" and f.severity == "error"
+    assert f.message == "Resize 'up' takes float32 for its input 'scales', but initializer 'up_scales' is float16"
+    assert f.verification.status == "confirmed" and "up_scales" in f.verification.message
+
+
+def test_an_initializer_left_in_float32_meets_a_converted_value(tmp_path):
+    # onnxruntime#11119 (a T5 decoder converted to float16): "Type parameter (T) of Optype (Add) bound to different
+    # types (tensor(float16) and tensor(float)": one input of the Add float16, the other float32
+    converted = float16.convert_float_to_float16(_attention_like(), keep_io_types=True)
+    mask = next(t for t in converted.graph.initializer if t.name == "mask")
+    mask.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(mask).astype(np.float32), "mask"))
+    assert "bound to different types" in _session_error(converted)
+    [f] = _types(_lint(converted, tmp_path))
+    assert f.node == "mask_add"
+    assert f.message == ("Add 'mask_add' binds its type T (A, B) to float16 from Cast 'up_output_cast0' and float32 "
+                         "from initializer 'mask': one type is needed")
+    assert f.hint.startswith("convert it to float16: initializer 'mask'")
+    assert f.verification.status == "confirmed"
+
+
+def test_a_graph_input_kept_in_float32_without_its_cast(tmp_path):
+    # keep_io_types keeps the input float32 and casts it; a hand edit that drops the Cast feeds it to float16 weights
+    converted = float16.convert_float_to_float16(_attention_like(), keep_io_types=True)
+    cast = next(n for n in converted.graph.node if n.op_type == "Cast" and n.input[0] == "x")
+    conv = next(n for n in converted.graph.node if n.name == "conv")
+    conv.input[0] = "x"
+    converted.graph.node.remove(cast)
+    assert "bound to different types" in _session_error(converted)
+    [f] = _types(_lint(converted, tmp_path))
+    assert f.node == "conv" and "float32 from graph input 'x'" in f.message and "float16 from initializer" in f.message
+
+
+def test_a_dequantize_with_a_zero_point_of_another_type(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.UINT8, [4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "scale"),
+             numpy_helper.from_array(np.array(0, np.int8), "zero_point")]
+    node = helper.make_node("DequantizeLinear", ["x", "scale", "zero_point"], ["y"], name="dq")
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert _session_error(model) is not None
+    [f] = _types(_lint(model, tmp_path))
+    assert f.node == "dq" and "uint8 from graph input 'x' and int8 from initializer 'zero_point'" in f.message
+
+
+def test_a_quantized_model_from_onnxruntime_is_clean(tmp_path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [numpy_helper.from_array(rng.random((16, 8), dtype=np.float32), "w"),
+             numpy_helper.from_array(rng.random(8, dtype=np.float32), "b")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"), helper.make_node("Add", ["h", "b"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(tmp_path / "fp32.onnx"))
+    quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
+    quantized = onnx.load(str(tmp_path / "int8.onnx"))
+    assert _session_error(quantized) is None
+    assert [f for f in _lint(quantized, tmp_path).findings if f.severity == "error"] == []
+
+
+def test_where_takes_a_boolean_condition(tmp_path):
+    c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [2, 3])
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    model = helper.make_model(helper.make_graph([helper.make_node("Where", ["c", "a", "a"], ["y"], name="pick")], "g",
+                                                [c, a], [y]), opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8)
+    assert _session_error(model) is not None
+    [f] = _types(_lint(model, tmp_path))
+    assert f.message == "Where 'pick' takes bool for its input 'condition', but graph input 'c' is float32"
