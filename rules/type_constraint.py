@@ -49,14 +49,13 @@ class TypeConstraint(Rule):
     def check(self, node, ctx):
         if is_torch(node) or node.domain not in ("", "ai.onnx"):
             return
-        schema = _schema(node.op, default_opset(ctx.graph))
-        if schema is None:
+        spec = _spec(node.op, default_opset(ctx.graph))
+        if spec is None:
             return
-        bound = _bound(node, schema)
-        allowed = {c.type_param_str: frozenset(c.allowed_type_strs) for c in schema.type_constraints}
-        for var, uses in bound.items():
+        formal, variadic, allowed, one_type = spec
+        for var, uses in _bound(node, formal, variadic).items():
             types = {t for _, _, t in uses}
-            if len(types) > 1 and _one_type(schema, var):
+            if len(types) > 1 and one_type[var]:
                 shown = " and ".join(f"{_plain(t)} from {_origin(v)}" for t, v in _first_of_each(uses))
                 yield self.finding(node, f"{layer(node)} binds its type {var} ({_names(uses)}) to {shown}: "
                                          f"one type is needed", _hint(uses))
@@ -72,43 +71,45 @@ class TypeConstraint(Rule):
 
 
 @functools.lru_cache(maxsize=4096)
-def _schema(op: str, version: int):
+def _spec(op: str, version: int):
+    """What the schema of ``op`` at opset ``version`` says of its inputs' types: (formal inputs as (name, type
+    variable), whether the last is variadic, type variable -> allowed type strings, type variable -> whether all
+    the inputs it binds need one type); None when onnx has no such schema."""
     import onnx
 
     if not version:
         return None
     try:
-        return onnx.defs.get_schema(op, version, "")
+        schema = onnx.defs.get_schema(op, version, "")
     except Exception:
         return None
+    inputs = list(schema.inputs)
+    formal = tuple((p.name, p.type_str) for p in inputs)
+    variadic = bool(inputs) and inputs[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+    allowed = {c.type_param_str: frozenset(c.allowed_type_strs) for c in schema.type_constraints}
+    one_type = {}
+    for _, var in formal:
+        params = [p for p in inputs if p.type_str == var]
+        one_type[var] = not (len(params) == 1 and not params[0].is_homogeneous)
+    return formal, variadic, allowed, one_type
 
 
-def _bound(node, schema) -> dict:
+def _bound(node, formal, variadic) -> dict:
     """Type variable -> [(formal input name, value, its ONNX type string)], for the inputs with a known type."""
-    import onnx
-
-    formal = list(schema.inputs)
-    variadic = formal and formal[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
     out = {}
     for i, v in enumerate(node.inputs):
         if v is None or not v.dtype:
             continue
         if i < len(formal):
-            p = formal[i]
+            name, var = formal[i]
         elif variadic:
-            p = formal[-1]
+            name, var = formal[-1]
         else:
             continue
         t = _onnx_type(v.dtype)
         if t is not None:
-            out.setdefault(p.type_str, []).append((p.name, v, t))
+            out.setdefault(var, []).append((name, v, t))
     return out
-
-
-def _one_type(schema, var) -> bool:
-    """Whether every input bound to ``var`` must have the same type (all but a heterogeneous variadic's)."""
-    params = [p for p in schema.inputs if p.type_str == var]
-    return not (len(params) == 1 and not params[0].is_homogeneous)
 
 
 @functools.lru_cache(maxsize=None)
