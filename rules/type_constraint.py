@@ -47,9 +47,19 @@ class TypeConstraint(Rule):
     ]
 
     def check(self, node, ctx):
-        if is_torch(node) or node.domain not in ("", "ai.onnx"):
-            return
-        spec = _spec(node.op, default_opset(ctx.graph))
+        if node.domain not in ("", "ai.onnx") or is_torch(node):
+            return ()
+        version = default_opset(ctx.graph)
+        signature = (node.op, version, *[v.dtype if v is not None else None for v in node.inputs])
+        if signature in _CLEAN:
+            return ()  # most nodes of a network repeat a few signatures
+        findings = list(self._check(node, version))
+        if not findings:
+            _CLEAN.add(signature)
+        return findings
+
+    def _check(self, node, version):
+        spec = _spec(node.op, version)
         if spec is None:
             return
         formal, variadic, allowed, one_type = spec
@@ -68,6 +78,9 @@ class TypeConstraint(Rule):
                                        f"make it {_plain(_preferred(ok))} where it is produced, or insert a Cast "
                                        f"before this node")
                     break
+
+
+_CLEAN: set = set()  # (op, opset, input dtypes) that meet their schema: the verdict depends on nothing else
 
 
 @functools.lru_cache(maxsize=4096)
