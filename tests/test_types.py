@@ -140,3 +140,26 @@ def test_where_takes_a_boolean_condition(tmp_path):
     assert _session_error(model) is not None
     [f] = _types(_lint(model, tmp_path))
     assert f.message == "Where 'pick' takes bool for its input 'condition', but graph input 'c' is float32"
+
+
+def test_a_mask_value_float16_cannot_hold_turns_softmax_into_nan(tmp_path):
+    # a float32 mask value of -1e9 cast to float16 in an exported half-precision model: -inf, and the Softmax of a
+    # row masked whole is NaN (huggingface/transformers uses torch.finfo(dtype).min for this reason)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2, 4])
+    nodes = [helper.make_node("Constant", [], ["c"], name="mask_value",
+                              value=numpy_helper.from_array(np.array(-1e9, np.float32))),
+             helper.make_node("Cast", ["c"], ["h"], name="mask_to_half", to=TensorProto.FLOAT16),
+             helper.make_node("Add", ["x", "h"], ["s"], name="masked"),
+             helper.make_node("Softmax", ["s"], ["y"], name="softmax")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert np.isnan(session.run(None, {"x": np.zeros((2, 4), np.float16)})[0]).all()
+    [f] = [f for f in _lint(model, tmp_path).findings if f.rule == "CL801"]
+    assert (f.node, f.severity) == ("mask_to_half", "warning")
+    assert f.message == ("Cast 'mask_to_half' turns 'c' (float32, -1e+09) into float16, whose largest value is 65504: "
+                         "-1e+09 becomes -inf; Softmax 'softmax' after it then gives NaN where it meets it (a row "
+                         "masked whole)")
+    clamped = float16.convert_float_to_float16(_attention_like())  # the converter clamps to ±1e4: nothing to say
+    assert [f for f in _lint(clamped, tmp_path).findings if f.rule == "CL801"] == []
