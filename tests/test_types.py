@@ -163,3 +163,37 @@ def test_a_mask_value_float16_cannot_hold_turns_softmax_into_nan(tmp_path):
                          "masked whole)")
     clamped = float16.convert_float_to_float16(_attention_like())  # the converter clamps to ±1e4: nothing to say
     assert [f for f in _lint(clamped, tmp_path).findings if f.rule == "CL801"] == []
+
+
+def test_static_per_channel_quantization_and_a_scale_on_the_wrong_axis(tmp_path):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": np.random.default_rng(i).random((1, 3, 8, 8), dtype=np.float32)}
+                                 for i in range(2)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])
+    model = helper.make_model(helper.make_graph([conv], "g", [x], [y],
+                                                [numpy_helper.from_array(rng.random((8, 3, 3, 3), dtype=np.float32),
+                                                                         "w")]),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(tmp_path / "fp32.onnx"))
+    quantize_static(str(tmp_path / "fp32.onnx"), str(tmp_path / "qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    per_channel=True)
+    quantized = onnx.load(str(tmp_path / "qdq.onnx"))
+    assert _session_error(quantized) is None
+    assert [f for f in _lint(quantized, tmp_path).findings if f.severity == "error"] == []
+    # a hand edit that moves the weight's per-channel scales to axis 1 (3 input channels for 8 scales)
+    dq = next(n for n in quantized.graph.node if n.op_type == "DequantizeLinear" and len(
+        [a for a in n.attribute if a.name == "axis"]))
+    next(a for a in dq.attribute if a.name == "axis").i = 1
+    [f] = [f for f in _lint(quantized, tmp_path).findings if f.rule == "CL802"]
+    assert f.node == dq.name and "along axis 1, which has 3 channels, but scale" in f.message and "holds 8" in f.message
+    assert f.verification.status == "confirmed"
