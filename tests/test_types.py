@@ -197,3 +197,17 @@ def test_static_per_channel_quantization_and_a_scale_on_the_wrong_axis(tmp_path)
     [f] = [f for f in _lint(quantized, tmp_path).findings if f.rule == "CL802"]
     assert f.node == dq.name and "along axis 1, which has 3 channels, but scale" in f.message and "holds 8" in f.message
     assert f.verification.status == "confirmed"
+
+
+def test_an_output_kept_float32_whose_cast_was_removed(tmp_path):
+    # keep_io_types declares the output float32 and casts to it; without the Cast the Softmax makes float16
+    converted = float16.convert_float_to_float16(_attention_like(), keep_io_types=True)
+    cast = next(n for n in converted.graph.node if n.op_type == "Cast" and n.output[0] == "y")
+    softmax = next(n for n in converted.graph.node if n.name == "softmax")
+    softmax.output[0] = "y"
+    converted.graph.node.remove(cast)
+    assert "does not match expected type" in _session_error(converted) or \
+        "Type Error" in _session_error(converted)
+    [f] = [f for f in _lint(converted, tmp_path).findings if f.rule == "CL803"]
+    assert (f.node, f.severity) == ("softmax", "error")
+    assert f.message == "graph output 'y' is declared float32, but Softmax 'softmax' makes float16"

@@ -120,6 +120,7 @@ class GraphBuilder:
         for idx in order:
             g.nodes.append(self._node(gp.node[idx], g, idx in cyclic))
         for name, vi in declared.items():
+            g.declared_types[name] = shape_of_type(vi.type, name)[1]
             v = self._lookup(g, name)
             if v is None:
                 v = Value(name)
