@@ -1,13 +1,15 @@
 from convlint.rule import Rule
 
+from ._dtypes import diverged
 from ._sizes import layer
 
 
 class OutputTypeMismatch(Rule):
     """## What it does
-    Compares each graph output's declared element type with the type its node produces: a model whose output is
-    declared float32 while the last node makes float16 (the output `Cast` that `keep_io_types` adds, removed by
-    hand), or the other way round.
+    Compares the element type the model file declares for a value (a graph output, or an entry of `value_info`)
+    with the type its node makes: an output declared float32 while the last node makes float16 (the output `Cast`
+    that `keep_io_types` adds, removed by hand), or a `Cast` to float32 that a float16 converter left while it
+    declared its output float16 (onnxconverter-common#320).
 
     ## Why is this bad?
     onnxruntime refuses the model when the session is created ("Type Error: Type (tensor(float16)) of output arg
@@ -22,7 +24,7 @@ class OutputTypeMismatch(Rule):
 
     code = "CL803"
     name = "output-type-mismatch"
-    brief = "a graph output's declared element type is the one its node produces"
+    brief = "a value's declared element type (graph output, value_info) is the one its node makes"
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>
@@ -33,15 +35,33 @@ class OutputTypeMismatch(Rule):
         g (float16[1, 8] x) => (float[1, 8] y) { y = Relu(x) }""",
     ]
 
+    fallback = True  # a type fault of the node's own inputs (CL601, CL800) is the cause: it speaks instead
+
     def check_graph(self, graph, ctx):
+        order = {id(n): i for i, n in enumerate(graph.walk(), start=1)}  # to place each finding on its node
         for g in graph.graphs():
-            for v in g.outputs:
-                declared = g.declared_types.get(v.name)
-                node = v.producer
-                if not declared or not v.dtype or declared == v.dtype or node is None:
-                    continue
-                yield self.finding(node, f"graph output {v.name!r} is declared {declared}, but {layer(node)} makes "
-                                         f"{v.dtype}",
-                                   f"declare {v.name!r} as {v.dtype}, or add a Cast to {declared} before the output",
-                                   not_replayable="the fault is the output's declared type, which a replay of the "
-                                                  "node alone does not declare")
+            outputs = {v.name for v in g.outputs}
+            for name, declared in g.declared_types.items():
+                v = g.values.get(name)
+                node = v.producer if v is not None else None
+                if node is None or not v.dtype or declared == v.dtype or any(diverged(g, i) for i in node.inputs):
+                    continue  # agrees, or follows from an input that already diverged (reported there)
+                what = f"graph output {name!r}" if name in outputs else f"{name!r} (its value_info)"
+                made = f"{layer(node)} makes {v.dtype}"
+                if node.op == "Cast":
+                    made += " (its `to`)"
+                f = self.finding(node, f"{what} is declared {declared}, but {made}",
+                                 _hint(node, name, declared, v.dtype, name in outputs),
+                                 not_replayable="the fault is the value's declared type, which a replay of the node "
+                                                "alone does not declare")
+                f.order = order.get(id(node), 0)
+                yield f
+
+
+def _hint(node, name, declared, made, output) -> str:
+    if node.op == "Cast":
+        return (f"set the Cast's `to` to {declared} (a float16 converter that keeps a Cast to float32 leaves this: "
+                f"onnxconverter-common#320), or declare {name!r} as {made}")
+    if output:
+        return f"declare {name!r} as {made}, or add a Cast to {declared} before the output"
+    return f"declare {name!r} as {made} in the value_info, or drop its value_info entry"

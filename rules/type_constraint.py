@@ -3,6 +3,7 @@ import functools
 from convlint.rule import ALL_OPS, Rule
 
 from ._constraints import default_opset
+from ._dtypes import diverged
 from ._sizes import is_torch, layer
 
 
@@ -50,6 +51,8 @@ class TypeConstraint(Rule):
         if node.domain not in ("", "ai.onnx") or is_torch(node):
             return ()
         version = default_opset(ctx.graph)
+        if ctx.graph.declared_types and any(diverged(ctx.graph, v) for v in node.inputs):
+            return ()  # an input whose type is not the declared one: output-type-mismatch (CL803) names the cause
         signature = (node.op, version, *[v.dtype if v is not None else None for v in node.inputs])
         if signature in _CLEAN:
             return ()  # most nodes of a network repeat a few signatures

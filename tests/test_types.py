@@ -211,3 +211,38 @@ def test_an_output_kept_float32_whose_cast_was_removed(tmp_path):
     [f] = [f for f in _lint(converted, tmp_path).findings if f.rule == "CL803"]
     assert (f.node, f.severity) == ("softmax", "error")
     assert f.message == "graph output 'y' is declared float32, but Softmax 'softmax' makes float16"
+
+
+@pytest.mark.parametrize("name", ["resnet", "mobilenet_v2", "vgg", "gpt"])
+def test_float16_conversions_of_the_exported_models_are_clean(name, tmp_path):
+    """The models the other tests export (tests/torch_models.py), converted to float16 as the converter does it
+    right (keep_io_types): onnxruntime loads them, and convlint finds no error in them."""
+    torch = pytest.importorskip("torch")
+    import torch_models as tm
+
+    case = tm.CASES[name]
+    torch.manual_seed(0)
+    path = tm.export(case, tmp_path / f"{name}.onnx", "torchscript")
+    converted = float16.convert_float_to_float16(onnx.load(path), keep_io_types=True)
+    assert _session_error(converted) is None
+    assert [f.message for f in _lint(converted, tmp_path).findings if f.severity == "error"] == []
+
+
+def test_a_cast_to_float32_the_converter_leaves_in_attention(tmp_path):
+    # onnxconverter-common#320 (open; also #331, onnxruntime#2974): nn.TransformerEncoder's export computes the
+    # attention scale with a Cast to float32; the converter declares the Cast's output float16 and keeps its `to`
+    torch = pytest.importorskip("torch")
+    import torch_models as tm
+
+    torch.manual_seed(0)
+    path = tm.export(tm.CASES["transformer_encoder"], tmp_path / "encoder.onnx", "torchscript")
+    converted = float16.convert_float_to_float16(onnx.load(path), keep_io_types=True)
+    assert "does not match expected type (tensor(float))" in _session_error(converted)
+    findings = [f for f in _lint(converted, tmp_path).findings if f.severity == "error"]
+    assert {f.rule for f in findings} == {"CL803"}  # the Casts themselves, not what follows from them
+    casts = [n.name for n in converted.graph.node if n.op_type == "Cast" and n.attribute[0].i == 1
+             and "self_attn" in n.name]
+    assert sorted(f.node for f in findings) == sorted(casts) and len(casts) == 4
+    assert all(f.message.endswith("is declared float16, but Cast '" + f.node + "' makes float32 (its `to`)")
+               for f in findings)
+    assert "onnxconverter-common#320" in findings[0].hint

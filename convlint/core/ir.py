@@ -362,7 +362,8 @@ class Graph:
     owner: Optional[Node] = None  # for a subgraph, the If/Loop/Scan node that holds it
     # Facts a rule may report; the front end records them without judging.
     undefined: list = field(default_factory=list)  # (node, input name) pairs whose input nothing defines
-    declared_types: dict = field(default_factory=dict)  # output name -> the element type the model file declares
+    declared_types: dict = field(default_factory=dict)  # value name -> the element type the file declares for it
+    # (graph outputs and value_info)
     cyclic: list = field(default_factory=list)  # nodes on or behind a cycle, left without shapes
     propagated: bool = False
     """Every value has its final shape: set by the PyTorch front ends, which take the shapes from torch, and by

@@ -112,6 +112,10 @@ class GraphBuilder:
             scope[vi.name] = v
             g.inputs.append(v)
         declared = {vi.name: vi for vi in gp.output}
+        for vi in gp.value_info:  # what the file says of intermediate values: their declared element type
+            dtype = shape_of_type(vi.type, vi.name)[1]
+            if dtype:
+                g.declared_types[vi.name] = dtype
         order, cyclic = self._order(gp, g)
         for idx in cyclic:
             for name in gp.node[idx].output:
