@@ -39,6 +39,9 @@ class Evidence:
     replay_shapes: dict = field(default_factory=dict)
     """Value name -> the shape it is replayed with, so that a node with several faults shows the runtime refusing
     this finding's one (CL102 feeds the channels the weight expects, leaving only the group fault)."""
+    replay_types: dict = field(default_factory=dict)
+    """Output name -> the element type the replay declares for it, as the model does, when the declaration is the
+    fault (CL803: a graph output declared float32 that its node makes float16)."""
     replay_declared: bool = False
     """Replay the layer from its PyTorch declaration (``node.declared``): PyTorch refused to construct it."""
     replay_checkpoint: bool = False

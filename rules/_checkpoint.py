@@ -148,6 +148,25 @@ def block_causes(entries, side: str, other: set) -> list:
     return causes
 
 
+def key_findings(rule, graph, ckpt, left, side: str, say, hint: str):
+    """The findings of CL701 (``side`` "missing") or CL702 ("unexpected") on the keys ``left``: whole numbered
+    blocks first (depth), then one per module, ``say(names)`` its message. A checkpoint's module the model lacks is
+    reported on the closest module of the model above it."""
+    other = set(ckpt.checkpoint_keys if side == "missing" else ckpt.model_keys)
+    for cause in block_causes(left, side, other):
+        yield placed(rule.finding(None, f"{cause.message} (in {source(ckpt)})", cause.hint), graph, cause.module)
+        left = [e for e in left if e[0] not in set(cause.keys)]
+    for module, entries in by_module(left).items():
+        names = listed(f"{n} {shape_text(s)}" for n, s, _ in entries)
+        yield placed(rule.finding(None, say(names), hint), graph, _nearest(module, graph.trace.modules))
+
+
+def _nearest(module: str, modules: dict) -> str:
+    while module and module not in modules:
+        module = module.rsplit(".", 1)[0] if "." in module else ""
+    return module
+
+
 def by_module(entries) -> dict:
     out = {}
     for name, shape, dtype in entries:

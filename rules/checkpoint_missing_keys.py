@@ -1,7 +1,7 @@
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._checkpoint import block_causes, by_module, facts, listed, placed, prefix_causes, shape_text, source
+from ._checkpoint import facts, key_findings, prefix_causes, source
 
 
 def _deeper():
@@ -57,11 +57,5 @@ class CheckpointMissingKeys(Rule):
             return
         renamed = {m for c in prefix_causes(ckpt) for m in c.extra["renames"]}
         left = [e for e in ckpt.missing if e[0] not in renamed and not e[0].endswith("num_batches_tracked")]
-        for cause in block_causes(left, "missing", set(ckpt.checkpoint_keys)):
-            yield placed(self.finding(None, f"{cause.message} (in {source(ckpt)})", cause.hint), graph, cause.module)
-            left = [e for e in left if e[0] not in set(cause.keys)]
-        for module, entries in by_module(left).items():
-            names = listed(f"{n} {shape_text(s)}" for n, s, _ in entries)
-            yield placed(self.finding(None, f"{source(ckpt)} holds no {names}",
-                                      "load a checkpoint of this model, or load with strict=False on purpose and "
-                                      "train these"), graph, module)
+        yield from key_findings(self, graph, ckpt, left, "missing", lambda names: f"{source(ckpt)} holds no {names}",
+                                "load a checkpoint of this model, or load with strict=False on purpose and train these")

@@ -1,7 +1,7 @@
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._checkpoint import block_causes, by_module, facts, listed, placed, prefix_causes, shape_text, source
+from ._checkpoint import facts, key_findings, prefix_causes, source
 
 
 def _model():
@@ -55,18 +55,6 @@ class CheckpointUnexpectedKeys(Rule):
             return
         renamed = {u for c in prefix_causes(ckpt) for u in c.keys}
         left = [e for e in ckpt.unexpected if e[0] not in renamed]
-        for cause in block_causes(left, "unexpected", set(ckpt.model_keys)):
-            yield placed(self.finding(None, f"{cause.message} (in {source(ckpt)})", cause.hint), graph, cause.module)
-            left = [e for e in left if e[0] not in set(cause.keys)]
-        for module, entries in by_module(left).items():
-            names = listed(f"{n} {shape_text(s)}" for n, s, _ in entries)
-            yield placed(self.finding(None, f"{source(ckpt)} holds {names}, which the model has no place for",
-                                      "drop these keys when loading, or build the model with these layers"),
-                         graph, _nearest(module, graph.trace.modules))
-
-
-def _nearest(module: str, modules: dict) -> str:
-    """The closest module of the model above ``module`` (the checkpoint's), for where to report."""
-    while module and module not in modules:
-        module = module.rsplit(".", 1)[0] if "." in module else ""
-    return module
+        yield from key_findings(self, graph, ckpt, left, "unexpected",
+                                lambda names: f"{source(ckpt)} holds {names}, which the model has no place for",
+                                "drop these keys when loading, or build the model with these layers")

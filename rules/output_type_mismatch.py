@@ -52,8 +52,7 @@ class OutputTypeMismatch(Rule):
                     made += " (its `to`)"
                 f = self.finding(node, f"{what} is declared {declared}, but {made}",
                                  _hint(node, name, declared, v.dtype, name in outputs),
-                                 not_replayable="the fault is the value's declared type, which a replay of the node "
-                                                "alone does not declare")
+                                 replay_types={name: declared})
                 f.order = order.get(id(node), 0)
                 yield f
 

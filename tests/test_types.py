@@ -33,6 +33,18 @@ def _attention_like():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
+def _without_io_cast(model, name: str):
+    """``model`` without the Cast that keep_io_types put at the graph input or output ``name`` (a hand edit)."""
+    nodes = model.graph.node
+    cast = next(n for n in nodes if n.op_type == "Cast" and name in (n.input[0], n.output[0]))
+    inner = cast.output[0] if cast.input[0] == name else cast.input[0]
+    for n in nodes:
+        n.input[:] = [name if i == inner else i for i in n.input]
+        n.output[:] = [name if o == inner else o for o in n.output]
+    nodes.remove(cast)
+    return model
+
+
 def _session_error(model):
     try:
         ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -89,11 +101,7 @@ def test_an_initializer_left_in_float32_meets_a_converted_value(tmp_path):
 
 def test_a_graph_input_kept_in_float32_without_its_cast(tmp_path):
     # keep_io_types keeps the input float32 and casts it; a hand edit that drops the Cast feeds it to float16 weights
-    converted = float16.convert_float_to_float16(_attention_like(), keep_io_types=True)
-    cast = next(n for n in converted.graph.node if n.op_type == "Cast" and n.input[0] == "x")
-    conv = next(n for n in converted.graph.node if n.name == "conv")
-    conv.input[0] = "x"
-    converted.graph.node.remove(cast)
+    converted = _without_io_cast(float16.convert_float_to_float16(_attention_like(), keep_io_types=True), "x")
     assert "bound to different types" in _session_error(converted)
     [f] = _types(_lint(converted, tmp_path))
     assert f.node == "conv" and "float32 from graph input 'x'" in f.message and "float16 from initializer" in f.message
@@ -201,16 +209,13 @@ def test_static_per_channel_quantization_and_a_scale_on_the_wrong_axis(tmp_path)
 
 def test_an_output_kept_float32_whose_cast_was_removed(tmp_path):
     # keep_io_types declares the output float32 and casts to it; without the Cast the Softmax makes float16
-    converted = float16.convert_float_to_float16(_attention_like(), keep_io_types=True)
-    cast = next(n for n in converted.graph.node if n.op_type == "Cast" and n.output[0] == "y")
-    softmax = next(n for n in converted.graph.node if n.name == "softmax")
-    softmax.output[0] = "y"
-    converted.graph.node.remove(cast)
+    converted = _without_io_cast(float16.convert_float_to_float16(_attention_like(), keep_io_types=True), "y")
     assert "does not match expected type" in _session_error(converted) or \
         "Type Error" in _session_error(converted)
     [f] = [f for f in _lint(converted, tmp_path).findings if f.rule == "CL803"]
     assert (f.node, f.severity) == ("softmax", "error")
     assert f.message == "graph output 'y' is declared float32, but Softmax 'softmax' makes float16"
+    assert f.verification.status == "confirmed" and "tensor(float)" in f.verification.message
 
 
 @pytest.mark.parametrize("name", ["resnet", "mobilenet_v2", "vgg", "gpt"])
@@ -246,3 +251,4 @@ def test_a_cast_to_float32_the_converter_leaves_in_attention(tmp_path):
     assert all(f.message.endswith("is declared float16, but Cast '" + f.node + "' makes float32 (its `to`)")
                for f in findings)
     assert "onnxconverter-common#320" in findings[0].hint
+    assert all(f.verification.status == "confirmed" for f in findings)  # each Cast alone, its output float16

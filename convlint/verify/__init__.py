@@ -20,6 +20,8 @@ A rule whose fault is not in the node alone says what the replay needs in the fi
 - ``nodes=(names)``: nodes replayed together with the finding's node (CL004: the nodes on a cycle);
 - ``replay_shapes={name: shape}``: inputs replayed with another shape, so that a node with several faults shows
   onnxruntime refusing this one (CL102 feeds the channels the weight expects, leaving only the group fault).
+- ``replay_types={name: dtype}``: outputs the replay declares with the element type the model declares, when that
+  declaration is the fault (CL803);
 - ``replay_declared=True``: the layer is replayed from its PyTorch declaration (``node.declared``), for a layer
   PyTorch refuses to construct (CL102 on ``nn.Conv2d(1, 4, 3, groups=2)``); see :mod:`.declared`.
 - ``replay_checkpoint=True``: a ``--weights`` checkpoint's difference from the model, judged by PyTorch's own
@@ -92,10 +94,12 @@ def replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=Fal
     undefined = tuple(f.evidence.undefined)
     if node is None or f.order == 0 and not (together or undefined):
         return Verification(UNVERIFIABLE, GRAPH_FAULT if node is not None else "the finding is about the whole model")
-    shapes_for = dict(f.evidence.replay_shapes)
-    key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))), export)
+    shapes_for, types_for = dict(f.evidence.replay_shapes), dict(f.evidence.replay_types)
+    key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))),
+           tuple(sorted(types_for.items())), export)
     if key not in verdicts:
-        verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for, export)
+        verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for, export,
+                                    types_for)
     return verdicts[key]
 
 
@@ -131,9 +135,10 @@ def _named(nodes, names) -> list:
 
 
 def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, shapes_for=None,
-                export: bool = False) -> Verification:
+                export: bool = False, types_for=None) -> Verification:
     """Replay ``node`` of ``graph`` alone (or with the nodes ``together``, leaving the values named in ``undefined``
-    undefined, and the inputs named in ``shapes_for`` with those shapes) in ``runner`` and say what onnxruntime made
+    undefined, the inputs named in ``shapes_for`` with those shapes, and the outputs named in ``types_for`` declared
+    with those element types) in ``runner`` and say what onnxruntime made
     of it. With ``export``, the verdict is a statement about a PyTorch layer's export, which PyTorch judges: sizes
     from 2 up (as the PyTorch replay takes them), and a run says what it returned."""
     from convlint.verify.replay import Unverifiable, build
@@ -141,7 +146,8 @@ def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, s
 
     start = time.perf_counter()
     try:
-        replay = build(node, graph, together, undefined, upstream, shapes_for, floor=2 if export else 1)
+        replay = build(node, graph, together, undefined, upstream, shapes_for, floor=2 if export else 1,
+                       types_for=types_for)
     except Unverifiable as e:
         return Verification(UNVERIFIABLE, str(e), seconds=time.perf_counter() - start)
     except Exception as e:  # a bug of ours must not stop the lint

@@ -52,11 +52,13 @@ class Replay:
 DATA, TENSOR, RANDOM, FED = "data", "tensor", "random", "fed"
 
 
-def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None, floor: int = 1) -> Replay:
+def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None, floor: int = 1,
+          types_for=None) -> Replay:
     """The model replaying ``node`` (a node of ``graph`` or of one of its subgraphs) alone, or with the nodes
     ``together`` when the fault spans several (a cycle); values named in ``undefined`` stay undefined, as in the
     model, when their absence is the fault. ``shapes_for`` maps input names to the shapes to replay them with instead
-    of their own, so that a finding is replayed free of the node's other faults. ``upstream`` (a
+    of their own, so that a finding is replayed free of the node's other faults; ``types_for`` maps output names to
+    the element type the replay declares for them, as the model does. ``upstream`` (a
     :class:`~.witness.Upstream`) shares what is learnt about the graph between replays of its nodes; the model's
     symbols are given values of at least ``floor`` where they can be."""
     shapes_for = shapes_for or {}
@@ -133,7 +135,8 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
                 inputs.append(helper.make_tensor_value_info(v.name, onnx_elem_type(array.dtype.name), shape))
                 witness_inputs[v.name] = shape
 
-    outs = [onnx.ValueInfoProto(name=o.name) for n in nodes for o in n.outputs if o.name and not o.name.startswith("<")]
+    outs = [_output(o.name, (types_for or {}).get(o.name)) for n in nodes for o in n.outputs
+            if o.name and not o.name.startswith("<")]
     protos = [_node_proto(n, schema) for n, schema in zip(nodes, schemas)]
     graph_proto = helper.make_graph(protos, "replay", inputs, outs, initializers)
     imports = [helper.make_opsetid(d, ver) for d, ver in opset.items() if ver is not None]
@@ -141,6 +144,13 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
     model.ir_version = max(root.ir_version or 0, 4, _min_ir_version(imports))
     shown = {s.name: values[s] for s in _appearance(shapes, values) if s not in fresh}
     return Replay(model, feeds, Witness(witness_inputs, shown), len(nodes))
+
+
+def _output(name: str, dtype) -> onnx.ValueInfoProto:
+    """A replay's output, undeclared unless the model's declaration of its element type is what is replayed."""
+    if dtype is None:
+        return onnx.ValueInfoProto(name=name)
+    return helper.make_tensor_value_info(name, onnx_elem_type(dtype), None)
 
 
 def _schema(node, opset: dict):
