@@ -42,6 +42,8 @@ class Evidence:
     replay_types: dict = field(default_factory=dict)
     """Output name -> the element type the replay declares for it, as the model does, when the declaration is the
     fault (CL803: a graph output declared float32 that its node makes float16)."""
+    no_kernel: bool = False
+    """The fault is that onnxruntime has no kernel for the layer (CL805): its NOT_IMPLEMENTED confirms it."""
     replay_declared: bool = False
     """Replay the layer from its PyTorch declaration (``node.declared``): PyTorch refused to construct it."""
     replay_checkpoint: bool = False

@@ -1,4 +1,7 @@
-"""Element-type families, by numpy's names (``float32``, ``int64``) as :mod:`convlint.core.dtypes` gives them."""
+"""Element-type families, by numpy's names (``float32``, ``int64``) as :mod:`convlint.core.dtypes` gives them, and
+their names in ONNX's schemas (``tensor(float)``)."""
+
+import functools
 
 
 def is_integer(dtype) -> bool:
@@ -16,3 +19,33 @@ def diverged(graph, value) -> bool:
         return False
     declared = graph.declared_types.get(value.name)
     return declared is not None and declared != value.dtype
+
+
+def origin(v) -> str:
+    """Where a value comes from, in the model's names: ``initializer 'mask'``, ``Cast 'c1'``, ``graph input 'x'``."""
+    if v.is_param:
+        return f"initializer {v.name!r}"
+    p = v.producer
+    if p is None:
+        return f"graph input {v.name!r}"
+    return f"{p.op} {p.name!r}" if p.name else f"{p.op} -> {v.name!r}"
+
+
+@functools.lru_cache(maxsize=None)
+def onnx_type(dtype: str):
+    """``tensor(float16)`` for numpy's ``float16``, as ONNX's schemas and onnxruntime's kernels name types; None for
+    an unknown name."""
+    import onnx
+
+    from convlint.core.dtypes import onnx_elem_type
+
+    elem = onnx_elem_type(dtype)
+    if not elem:
+        return None
+    return f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
+
+
+def plain(t: str) -> str:
+    """``float16`` for ``tensor(float16)``, ``float32`` for ``tensor(float)``."""
+    inner = t[len("tensor("):-1] if t.startswith("tensor(") else t
+    return {"float": "float32", "double": "float64"}.get(inner, inner)

@@ -3,7 +3,7 @@ import functools
 from convlint.rule import ALL_OPS, Rule
 
 from ._constraints import default_opset
-from ._dtypes import diverged
+from ._dtypes import diverged, onnx_type, origin, plain
 from ._sizes import is_torch, layer
 
 
@@ -69,7 +69,7 @@ class TypeConstraint(Rule):
         for var, uses in _bound(node, formal, variadic).items():
             types = {t for _, _, t in uses}
             if len(types) > 1 and one_type[var]:
-                shown = " and ".join(f"{_plain(t)} from {_origin(v)}" for t, v in _first_of_each(uses))
+                shown = " and ".join(f"{plain(t)} from {origin(v)}" for t, v in _first_of_each(uses))
                 yield self.finding(node, f"{layer(node)} binds its type {var} ({_names(uses)}) to {shown}: "
                                          f"one type is needed", _hint(uses))
                 continue
@@ -77,8 +77,8 @@ class TypeConstraint(Rule):
             for param, v, t in uses:
                 if ok is not None and t not in ok:
                     yield self.finding(node, f"{layer(node)} takes {_list(ok)} for its input '{param}', but "
-                                             f"{_origin(v)} is {_plain(t)}",
-                                       f"make it {_plain(_preferred(ok))} where it is produced, or insert a Cast "
+                                             f"{origin(v)} is {plain(t)}",
+                                       f"make it {plain(_preferred(ok))} where it is produced, or insert a Cast "
                                        f"before this node")
                     break
 
@@ -122,33 +122,14 @@ def _bound(node, formal, variadic) -> dict:
             name, var = formal[-1]
         else:
             continue
-        t = _onnx_type(v.dtype)
+        t = onnx_type(v.dtype)
         if t is not None:
             out.setdefault(var, []).append((name, v, t))
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def _onnx_type(dtype: str):
-    """``tensor(float16)`` for numpy's ``float16``; None for an unknown name."""
-    import onnx
-
-    from convlint.core.dtypes import onnx_elem_type
-
-    elem = onnx_elem_type(dtype)
-    if not elem:
-        return None
-    return f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
-
-
-def _plain(t: str) -> str:
-    """``float16`` for ``tensor(float16)``, ``float32`` for ``tensor(float)``."""
-    inner = t[len("tensor("):-1] if t.startswith("tensor(") else t
-    return {"float": "float32", "double": "float64"}.get(inner, inner)
-
-
 def _list(types) -> str:
-    names = sorted(_plain(t) for t in types)
+    names = sorted(plain(t) for t in types)
     return names[0] if len(names) == 1 else (", ".join(names[:-1]) + " or " + names[-1] if len(names) <= 6
                                               else ", ".join(names[:6]) + "...")
 
@@ -158,15 +139,6 @@ def _preferred(types):
         if t in types:
             return t
     return sorted(types)[0]
-
-
-def _origin(v) -> str:
-    if v.is_param:
-        return f"initializer {v.name!r}"
-    p = v.producer
-    if p is None:
-        return f"graph input {v.name!r}"
-    return f"{p.op} {p.name!r}" if p.name else f"{v.name!r}"
 
 
 def _names(uses) -> str:
@@ -187,7 +159,7 @@ def _hint(uses) -> str:
         counts[t] = counts.get(t, 0) + 1
     target = max(counts, key=lambda t: (counts[t], t != "tensor(float)"))
     odd = [v for _, v, t in uses if t != target]
-    what = " and ".join(_origin(v) for v in odd[:3])
-    fix = ("convert it to" if all(v.is_param for v in odd) else "insert a Cast to") + f" {_plain(target)}"
+    what = " and ".join(origin(v) for v in odd[:3])
+    fix = ("convert it to" if all(v.is_param for v in odd) else "insert a Cast to") + f" {plain(target)}"
     return (f"{fix}: {what}; after a float16 conversion, this is where a value the converter kept (its "
             f"op_block_list, keep_io_types) meets the converted ones")

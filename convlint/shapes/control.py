@@ -46,7 +46,8 @@ def loop(node, ctx):
         elif i < n_carried:
             init = carried[i]
             same = init is not None and merge_shapes(init.shape, src.shape)
-            outs.append(Out(same if same is not None else None, src.dtype))
+            agreed = src.dtype if init is None or init.dtype in (None, src.dtype) else None  # else a fault (CL804)
+            outs.append(Out(same if same is not None else None, agreed))
         else:
             outs.append(Out((None,) + tuple(src.shape) if src.shape is not None else None, src.dtype))
     return outs

@@ -22,6 +22,8 @@ A rule whose fault is not in the node alone says what the replay needs in the fi
   onnxruntime refusing this one (CL102 feeds the channels the weight expects, leaving only the group fault).
 - ``replay_types={name: dtype}``: outputs the replay declares with the element type the model declares, when that
   declaration is the fault (CL803);
+- ``no_kernel=True``: the fault is that onnxruntime has no kernel for the layer (CL805), which its refusal to
+  create the replay's session confirms;
 - ``replay_declared=True``: the layer is replayed from its PyTorch declaration (``node.declared``), for a layer
   PyTorch refuses to construct (CL102 on ``nn.Conv2d(1, 4, 3, groups=2)``); see :mod:`.declared`.
 - ``replay_checkpoint=True``: a ``--weights`` checkpoint's difference from the model, judged by PyTorch's own
@@ -96,10 +98,10 @@ def replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=Fal
         return Verification(UNVERIFIABLE, GRAPH_FAULT if node is not None else "the finding is about the whole model")
     shapes_for, types_for = dict(f.evidence.replay_shapes), dict(f.evidence.replay_types)
     key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))),
-           tuple(sorted(types_for.items())), export)
+           tuple(sorted(types_for.items())), export, f.evidence.no_kernel)
     if key not in verdicts:
         verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for, export,
-                                    types_for)
+                                    types_for, f.evidence.no_kernel)
     return verdicts[key]
 
 
@@ -135,14 +137,14 @@ def _named(nodes, names) -> list:
 
 
 def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, shapes_for=None,
-                export: bool = False, types_for=None) -> Verification:
+                export: bool = False, types_for=None, kernel: bool = False) -> Verification:
     """Replay ``node`` of ``graph`` alone (or with the nodes ``together``, leaving the values named in ``undefined``
     undefined, the inputs named in ``shapes_for`` with those shapes, and the outputs named in ``types_for`` declared
-    with those element types) in ``runner`` and say what onnxruntime made
-    of it. With ``export``, the verdict is a statement about a PyTorch layer's export, which PyTorch judges: sizes
+    with those element types) in ``runner`` and say what onnxruntime made of it; with ``kernel``, its having no
+    kernel for the layer confirms the finding. With ``export``, the verdict is a statement about a PyTorch layer's export, which PyTorch judges: sizes
     from 2 up (as the PyTorch replay takes them), and a run says what it returned."""
     from convlint.verify.replay import Unverifiable, build
-    from convlint.verify.runner import CANNOT, RAN
+    from convlint.verify.runner import CANNOT, NO_KERNEL, RAN
 
     start = time.perf_counter()
     try:
@@ -158,7 +160,8 @@ def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, s
     except Exception as e:
         return Verification(UNVERIFIABLE, f"the replay failed ({type(e).__name__}: {e}); this is a bug in convlint",
                             replay.witness, time.perf_counter() - start)
-    status, message = {RAN: NOT_REPRODUCED, CANNOT: UNVERIFIABLE}.get(outcome.status, CONFIRMED), outcome.message
+    status, message = {RAN: NOT_REPRODUCED, CANNOT: UNVERIFIABLE,
+                       NO_KERNEL: CONFIRMED if kernel else UNVERIFIABLE}.get(outcome.status, CONFIRMED), outcome.message
     if outcome.status == RAN and export and outcome.shapes:
         shape = outcome.shapes[0]
         message = ("an empty tensor " if 0 in shape else "a tensor of shape ") + \

@@ -73,7 +73,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
     read, roles, tensors, shapes = [], {}, {}, {}
     fresh = set()
     upstream = upstream or witness_mod.Upstream()
-    for v in (v for n in nodes for v in n.inputs):
+    for v in (v for n in nodes for v in _reads(n)):
         if v is None or id(v) in produced or v.name in absent or id(v) in roles:
             continue
         read.append(v)
@@ -128,7 +128,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
             array = _random(rng, shape, v.dtype or _first_dtype(node), v.name)
             if v.range is not None:
                 array = in_range(array, v.range, values)
-            if role == RANDOM:
+            if role == RANDOM or array.dtype.name in _FED_AS_TENSORS:
                 initializers.append(numpy_helper.from_array(array, v.name))
             elif v.name not in feeds:
                 feeds[v.name] = array
@@ -146,6 +146,22 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
     return Replay(model, feeds, Witness(witness_inputs, shown), len(nodes))
 
 
+def _reads(node) -> list:
+    """The values ``node`` reads: its inputs, and the outer values its subgraphs (an If's branches) read."""
+    if not node.subgraphs:
+        return node.inputs
+    return list(node.inputs) + _free(node)
+
+
+def _free(node) -> list:
+    out = []
+    for sub in node.subgraphs.values():
+        own = {id(v) for v in sub.values.values()}
+        for n in sub.nodes:
+            out.extend(v for v in _reads(n) if v is not None and id(v) not in own)
+    return out
+
+
 def _output(name: str, dtype) -> onnx.ValueInfoProto:
     """A replay's output, undeclared unless the model's declaration of its element type is what is replayed."""
     if dtype is None:
@@ -161,7 +177,7 @@ def _schema(node, opset: dict):
                            f"build does not run" if "training" not in domain else
                            f"{node.op} is a training operator ({domain}), which onnxruntime's inference build does "
                            f"not run")
-    if node.subgraphs:
+    if node.subgraphs and node.proto is None:
         raise Unverifiable(f"{node.op} runs subgraphs, which a one-node replay cannot isolate")
     version = opset.get(domain, opset.get("ai.onnx") if domain == "" else None)
     try:
@@ -207,13 +223,16 @@ def _first_dtype(node) -> str:
     return next((v.dtype for v in node.inputs if v is not None and v.dtype), "float32")
 
 
+_FED_AS_TENSORS = ("bfloat16",)  # ml_dtypes' types, which onnxruntime's Python API cannot feed: made initializers
+
+
 def _random(rng, shape, dtype_name, name):
     try:
         dtype = np.dtype(dtype_name)
     except TypeError:
         raise Unverifiable(f"input {name!r} has element type {dtype_name}, for which convlint makes no test "
                            f"data") from None
-    if dtype.kind == "f":
+    if dtype.kind == "f" or dtype.name in _FED_AS_TENSORS:
         return rng.random(shape, dtype=np.float32).astype(dtype, copy=False)
     if dtype.kind in "iub":
         return np.zeros(shape, dtype)  # valid as indices and counts alike

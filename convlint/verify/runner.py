@@ -6,7 +6,8 @@ session creation and run, so nothing reaches the terminal, and kept with the out
 ``RunOptions.terminate`` when a run exceeds its time limit.
 
 Outcomes are told apart by onnxruntime's exception types and by a control, never by matching its messages:
-``NotImplemented`` (no kernel for this op, version and type) means the layer cannot be replayed; a session that
+``NotImplemented`` (no kernel for this op, version and type) means the layer cannot be replayed, unless that is
+the fault found (CL805); a session that
 fails to load is the layer's fault only if onnxruntime loads an ``Identity`` model with the same opsets and IR
 version (otherwise it does not load such models at all).
 """
@@ -28,12 +29,13 @@ from onnx import helper
 
 TIMEOUT = 10.0  # seconds per run
 
-RAN, REFUSED, CANNOT = "ran", "refused", "cannot"
+RAN, REFUSED, CANNOT, NO_KERNEL = "ran", "refused", "cannot", "no kernel"
 _LOCK = threading.Lock()  # file descriptor 2 is one per process
 
 
 class Outcome(NamedTuple):
-    status: str  # RAN, REFUSED (the layer's fault), CANNOT (onnxruntime cannot run such a layer at all)
+    status: str  # RAN, REFUSED (the layer's fault), CANNOT (onnxruntime cannot run such a layer at all), NO_KERNEL
+    # (no kernel for the layer's op, version and types: it cannot be replayed, unless the missing kernel is the fault)
     message: str = ""
     log: str = ""
     shapes: tuple = ()  # the output shapes, when it ran
@@ -80,7 +82,7 @@ class Runner:
         try:
             session = _session(ort, model, self.options)
         except self.no_kernel as e:
-            return Outcome(CANNOT, f"onnxruntime {ort.__version__} has no kernel for this layer: {clean(e)}")
+            return Outcome(NO_KERNEL, f"onnxruntime {ort.__version__} has no kernel for this layer: {clean(e)}")
         except Exception as e:  # onnxruntime raises several exception types
             why = self._load_failure(model)
             return Outcome(CANNOT, why) if why else Outcome(REFUSED, clean(e))
@@ -89,7 +91,7 @@ class Runner:
         try:
             outputs = session.run(None, feeds, options)
         except self.no_kernel as e:
-            return Outcome(CANNOT, f"onnxruntime {ort.__version__} has no kernel for this layer: {clean(e)}")
+            return Outcome(NO_KERNEL, f"onnxruntime {ort.__version__} has no kernel for this layer: {clean(e)}")
         except Exception as e:
             if self._watchdog.disarm():
                 return Outcome(CANNOT, f"onnxruntime did not finish within the {self.timeout:g} s limit")
