@@ -42,6 +42,9 @@ class Evidence:
     replay_types: dict = field(default_factory=dict)
     """Output name -> the element type the replay declares for it, as the model does, when the declaration is the
     fault (CL803: a graph output declared float32 that its node makes float16)."""
+    nonfinite: bool = False
+    """A precision warning: the replay of the node with the ``nodes`` after it (up to the op that turns an infinity
+    into NaN) confirms it when onnxruntime returns NaN or an infinity (CL801)."""
     no_kernel: bool = False
     """The fault is that onnxruntime has no kernel for the layer (CL805): its NOT_IMPLEMENTED confirms it."""
     replay_declared: bool = False

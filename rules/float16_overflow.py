@@ -19,6 +19,8 @@ class Float16Overflow(Rule):
     ## Why is this bad?
     The model loads and runs, and returns NaN or inf where the float32 model returned numbers: attention over a
     row the mask covers whole, a normalization by an infinite scale. Nothing refuses it; the outputs are wrong.
+    Verification runs the Cast with the ops after it, up to the one that makes NaN, in onnxruntime, and confirms
+    the warning when the result holds NaN or an infinity.
 
     ## Example
     `Cast<to = float16>(Constant(-1e9))` before the `Add` of an attention mask: -1e9 becomes -inf.
@@ -70,14 +72,16 @@ class Float16Overflow(Rule):
             return
         worst = float(over[np.argmax(np.abs(over))])
         becomes = "-inf" if worst < 0 else "inf"
-        after = _sensitive_after(node, ctx)
+        path = _path_to_sensitive(node, ctx)
+        after = path[-1] if path else None
         then = f"; {after.op} {after.name!r} after it then gives NaN where it meets it (a row masked whole)" \
             if after is not None else ""
         yield self.finding(node, f"{layer(node)} turns {source.name!r} ({source.dtype}, {worst:g}) into {name}, "
                                  f"whose largest value is {top:g}: {worst:g} becomes {becomes}{then}",
                            f"use a value {name} holds ({'-' if worst < 0 else ''}{top:g}, or "
                            f"torch.finfo(torch.{name}).{'min' if worst < 0 else 'max'}), or keep this part in "
-                           f"float32 (the converter's op_block_list)")
+                           f"float32 (the converter's op_block_list)",
+                           nodes=tuple(n.name for n in path), nonfinite=True)
 
 
 def _target(node):
@@ -87,21 +91,22 @@ def _target(node):
     return _BY_NAME.get(other.dtype) if other is not None else None
 
 
-def _sensitive_after(node, ctx, depth: int = 4):
-    """The first op that turns an infinity into NaN, a few element-wise ops downstream of ``node``."""
+def _path_to_sensitive(node, ctx, depth: int = 4) -> list:
+    """The nodes after ``node`` up to the first op that turns an infinity into NaN, through a few element-wise ops
+    (its verification replays them together); empty when there is none."""
     consumers = getattr(ctx, "consumers", None)
-    frontier = [node]
+    frontier = [(node, [])]
     for _ in range(depth):
         nxt = []
-        for n in frontier:
+        for n, path in frontier:
             for v in n.outputs:
                 for c in (consumers(v) if consumers else _consumers_of(ctx.graph, v)):
                     if c.op in _SENSITIVE:
-                        return c
+                        return path + [c]
                     if c.op in _PASS_THROUGH:
-                        nxt.append(c)
+                        nxt.append((c, path + [c]))
         frontier = nxt
-    return None
+    return []
 
 
 def _consumers_of(graph, value) -> list:

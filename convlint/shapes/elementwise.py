@@ -174,7 +174,8 @@ def cast(node, ctx):
     data = data_of(node, 0)
     if data is not None and data.dtype != object and dtype:
         try:
-            data = data.astype(dtype)
+            with np.errstate(over="ignore", invalid="ignore"):  # a value the type cannot hold becomes inf: CL801
+                data = data.astype(dtype)
         except Exception:
             data = None
     elif data is not None and dtype and not dtype.startswith(("int", "uint")):

@@ -22,6 +22,8 @@ A rule whose fault is not in the node alone says what the replay needs in the fi
   onnxruntime refusing this one (CL102 feeds the channels the weight expects, leaving only the group fault).
 - ``replay_types={name: dtype}``: outputs the replay declares with the element type the model declares, when that
   declaration is the fault (CL803);
+- ``nonfinite=True`` (with ``nodes``): a precision warning, confirmed when the replay returns NaN or an infinity
+  (CL801); a warning is verified only then;
 - ``no_kernel=True``: the fault is that onnxruntime has no kernel for the layer (CL805), which its refusal to
   create the replay's session confirms;
 - ``replay_declared=True``: the layer is replayed from its PyTorch declaration (``node.declared``), for a layer
@@ -48,7 +50,7 @@ GRAPH_FAULT = ("the fault lies in how the graph connects this node, which a repl
 
 def verify_findings(graph, findings, timeout: float = None, runner=None) -> None:
     """Give every error finding of ``findings`` (found on ``graph``) a verdict from its runtime, in place."""
-    errors = [f for f in findings if f.severity == ERROR]
+    errors = [f for f in findings if f.severity == ERROR or f.evidence.nonfinite]
     if not errors:
         return
     try:
@@ -85,7 +87,7 @@ def verify_findings(graph, findings, timeout: float = None, runner=None) -> None
             continue
         else:
             f.verification = replayed_alone(f, node, nodes, graph, runner, upstream, verdicts)
-        if f.verification.status == NOT_REPRODUCED:
+        if f.verification.status == NOT_REPRODUCED and f.severity == ERROR:
             f.severity = WARNING
 
 
@@ -98,10 +100,10 @@ def replayed_alone(f, node, nodes, graph, runner, upstream, verdicts, export=Fal
         return Verification(UNVERIFIABLE, GRAPH_FAULT if node is not None else "the finding is about the whole model")
     shapes_for, types_for = dict(f.evidence.replay_shapes), dict(f.evidence.replay_types)
     key = (id(node), tuple(id(n) for n in together), undefined, tuple(sorted(map(str, shapes_for.items()))),
-           tuple(sorted(types_for.items())), export, f.evidence.no_kernel)
+           tuple(sorted(types_for.items())), export, f.evidence.no_kernel, f.evidence.nonfinite)
     if key not in verdicts:
         verdicts[key] = verify_node(node, graph, runner, together, undefined, upstream, shapes_for, export,
-                                    types_for, f.evidence.no_kernel)
+                                    types_for, f.evidence.no_kernel, f.evidence.nonfinite)
     return verdicts[key]
 
 
@@ -137,14 +139,15 @@ def _named(nodes, names) -> list:
 
 
 def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, shapes_for=None,
-                export: bool = False, types_for=None, kernel: bool = False) -> Verification:
+                export: bool = False, types_for=None, kernel: bool = False, nonfinite: bool = False) -> Verification:
     """Replay ``node`` of ``graph`` alone (or with the nodes ``together``, leaving the values named in ``undefined``
     undefined, the inputs named in ``shapes_for`` with those shapes, and the outputs named in ``types_for`` declared
     with those element types) in ``runner`` and say what onnxruntime made of it; with ``kernel``, its having no
-    kernel for the layer confirms the finding. With ``export``, the verdict is a statement about a PyTorch layer's export, which PyTorch judges: sizes
+    kernel for the layer confirms the finding, and with ``nonfinite`` (a precision warning), a run that returns NaN
+    or an infinity. With ``export``, the verdict is a statement about a PyTorch layer's export, which PyTorch judges: sizes
     from 2 up (as the PyTorch replay takes them), and a run says what it returned."""
     from convlint.verify.replay import Unverifiable, build
-    from convlint.verify.runner import CANNOT, NO_KERNEL, RAN
+    from convlint.verify.runner import CANNOT, NO_KERNEL, RAN, REFUSED
 
     start = time.perf_counter()
     try:
@@ -156,13 +159,19 @@ def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, s
         return Verification(UNVERIFIABLE, f"the replay could not be built ({type(e).__name__}: {e}); this is a bug "
                                           f"in convlint", seconds=time.perf_counter() - start)
     try:
-        outcome = runner.run(replay.model, replay.feeds)
+        outcome = runner.run(replay.model, replay.feeds, optimized=nonfinite)
     except Exception as e:
         return Verification(UNVERIFIABLE, f"the replay failed ({type(e).__name__}: {e}); this is a bug in convlint",
                             replay.witness, time.perf_counter() - start)
     status, message = {RAN: NOT_REPRODUCED, CANNOT: UNVERIFIABLE,
                        NO_KERNEL: CONFIRMED if kernel else UNVERIFIABLE}.get(outcome.status, CONFIRMED), outcome.message
-    if outcome.status == RAN and export and outcome.shapes:
+    if nonfinite:
+        if outcome.status == RAN:
+            status = CONFIRMED if outcome.nonfinite else NOT_REPRODUCED
+            message = _nonfinite_words(outcome.nonfinite)
+        elif outcome.status == REFUSED:
+            status, message = UNVERIFIABLE, f"onnxruntime refuses the replay: {message}"
+    elif outcome.status == RAN and export and outcome.shapes:
         shape = outcome.shapes[0]
         message = ("an empty tensor " if 0 in shape else "a tensor of shape ") + \
             "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
@@ -171,4 +180,14 @@ def verify_node(node, graph, runner, together=(), undefined=(), upstream=None, s
         status, message = UNVERIFIABLE, ("onnxruntime returns an empty tensor for this layer where PyTorch refuses to "
                                          "run it, so its ONNX equivalent cannot decide")
     return Verification(status, message, replay.witness, time.perf_counter() - start, outcome.log, replay.layers,
-                        outputs=outcome.shapes)
+                        outputs=outcome.shapes, about_values=nonfinite and outcome.status == RAN)
+
+
+def _nonfinite_words(found) -> str:
+    """``NaN in 'y' (inf in 'h', 's')``: the last output's NaN first, the infinities before it after."""
+    if not found:
+        return "finite values only"
+    nan = [name for name, what in found if what == "NaN"]
+    inf = [name for name, what in found if what != "NaN"]
+    said = [f"{kind} in " + ", ".join(repr(n) for n in names) for kind, names in (("NaN", nan), ("inf", inf)) if names]
+    return said[0] + (f" ({said[1]})" if len(said) > 1 else "")

@@ -1,7 +1,7 @@
 """Running a one-node model in onnxruntime: optimizations off, the native log captured, a time limit per run.
 
 Graph optimizations are off so that the node keeps the user's name (onnxruntime otherwise rewrites a Conv into
-``Y_nchwc``). The native log goes to file descriptor 2, below Python; it is redirected to a temporary file around
+``Y_nchwc``), except for a question about the values a run returns, which the optimizations decide as deployed. The native log goes to file descriptor 2, below Python; it is redirected to a temporary file around
 session creation and run, so nothing reaches the terminal, and kept with the outcome. A watchdog sets
 ``RunOptions.terminate`` when a run exceeds its time limit.
 
@@ -39,6 +39,7 @@ class Outcome(NamedTuple):
     message: str = ""
     log: str = ""
     shapes: tuple = ()  # the output shapes, when it ran
+    nonfinite: tuple = ()  # (output name, "NaN" or "inf") for each float output holding NaN or an infinity
 
 
 _SHARED: dict = {}
@@ -66,21 +67,25 @@ class Runner:
         so.inter_op_num_threads = 1
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.options = so
+        self.deployed = _deployed(ort)
         self.timeout = timeout
         self.no_kernel = ort.capi.onnxruntime_pybind11_state.NotImplemented
         self._loads = {}  # (ir_version, opsets) -> None, or why onnxruntime loads no such model
         self._watchdog = _Watchdog()
         self._capture = _Capture()
 
-    def run(self, model: onnx.ModelProto, feeds: dict) -> Outcome:
+    def run(self, model: onnx.ModelProto, feeds: dict, optimized: bool = False) -> Outcome:
+        """Run ``model`` on ``feeds``; ``optimized`` runs it with onnxruntime's default graph optimizations, as a
+        deployment does, for a question about the values it returns (constant folding decides whether a float16
+        infinity exists at all)."""
         with self._capture:
-            outcome = self._run(model, feeds)
+            outcome = self._run(model, feeds, self.deployed if optimized else self.options)
         return outcome._replace(log=self._capture.text)
 
-    def _run(self, model, feeds) -> Outcome:
+    def _run(self, model, feeds, options) -> Outcome:
         ort = self.ort
         try:
-            session = _session(ort, model, self.options)
+            session = _session(ort, model, options)
         except self.no_kernel as e:
             return Outcome(NO_KERNEL, f"onnxruntime {ort.__version__} has no kernel for this layer: {clean(e)}")
         except Exception as e:  # onnxruntime raises several exception types
@@ -97,7 +102,9 @@ class Runner:
                 return Outcome(CANNOT, f"onnxruntime did not finish within the {self.timeout:g} s limit")
             return Outcome(REFUSED, clean(e))
         self._watchdog.disarm()
-        return Outcome(RAN, shapes=tuple(tuple(getattr(o, "shape", ())) for o in outputs))
+        names = [o.name for o in session.get_outputs()]
+        return Outcome(RAN, shapes=tuple(tuple(getattr(o, "shape", ())) for o in outputs),
+                       nonfinite=tuple(_nonfinite(names, outputs)))
 
     def _load_failure(self, model):
         """None when onnxruntime loads an Identity model with ``model``'s opsets and IR version; else why not."""
@@ -117,6 +124,26 @@ class Runner:
                 self._loads[key] = (f"onnxruntime {self.ort.__version__} does not load models of IR version "
                                     f"{model.ir_version} with opsets {stamped}: {clean(e)}")
         return self._loads[key]
+
+
+def _deployed(ort):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return so
+
+
+def _nonfinite(names, outputs):
+    import numpy as np
+
+    for name, out in zip(names, outputs):
+        if isinstance(out, np.ndarray) and out.dtype.kind == "f" and out.size:
+            if np.isnan(out).any():
+                yield name, "NaN"
+            elif np.isinf(out).any():
+                yield name, "inf"
 
 
 def _session(ort, model, options):

@@ -54,6 +54,7 @@ class Verification:
     export: Optional["Verification"] = None  # onnxruntime's verdict on the export of a layer PyTorch judged
     outputs: tuple = ()  # the output shapes, when the runtime ran the layer
     action: str = ""  # what the runtime was asked, when it was not to run a layer (a load_state_dict)
+    about_values: bool = False  # a precision warning's verdict: what the run returned (NaN, inf), not a refusal
 
     def line(self) -> str:
         """The verdict as one line of text, shown under the finding."""
@@ -68,6 +69,8 @@ class Verification:
         elif self.replayed and self.runtime != "onnxruntime" and self.status == CONFIRMED:
             text = f'{CONFIRMED} — {self.runtime} refuses to construct the layer as declared, {self.replayed}: ' \
                    f'"{self.message}"'
+        elif self.about_values and self.status in (CONFIRMED, NOT_REPRODUCED):
+            text = f"{self.status} — {self.runtime} runs {what} on {on} and returns {self.message}"
         elif self.status == CONFIRMED:
             text = f'{CONFIRMED} — {self.runtime} refuses {what} on {on}: "{self.message}"'
         elif self.status == NOT_REPRODUCED:
