@@ -49,3 +49,18 @@ def plain(t: str) -> str:
     """``float16`` for ``tensor(float16)``, ``float32`` for ``tensor(float)``."""
     inner = t[len("tensor("):-1] if t.startswith("tensor(") else t
     return {"float": "float32", "double": "float64"}.get(inner, inner)
+
+
+def type_signatures(ctx) -> list:
+    """``(order, node, (opset, op, input dtypes, output dtypes))`` for every node of the graph being checked, in
+    graph order, made once per run for the rules that judge a node by its types alone (the verdict on a signature
+    is then shared by every node that has it)."""
+    sigs = getattr(ctx, "_type_signatures", None)
+    if sigs is None:
+        opset = ctx.graph.opset or {}
+        version = opset.get("", opset.get("ai.onnx", 0)) or 0
+        sigs = [(i, n, (version, n.op, tuple([v.dtype if v is not None else None for v in n.inputs]),
+                        tuple([v.dtype for v in n.outputs]))) for i, n in enumerate(ctx.graph.walk(), start=1)]
+        ctx._type_signatures = sigs
+    return sigs
+

@@ -3,7 +3,7 @@ import functools
 from convlint.rule import Rule
 
 from ._constraints import default_opset
-from ._dtypes import onnx_type, plain
+from ._dtypes import onnx_type, plain, type_signatures
 from ._sizes import is_torch, layer
 
 PROVIDER = "CPUExecutionProvider"
@@ -50,12 +50,8 @@ class MissingKernel(Rule):
     def check_graph(self, graph, ctx):
         version = default_opset(graph)
         missing = {}  # signature -> (verdict, the nodes with it)
-        for i, node in enumerate(graph.walk(), start=1):
-            if node.domain not in ("", "ai.onnx") or is_torch(node):
-                continue
-            signature = (node.op, version, tuple(v.dtype if v is not None else None for v in node.inputs),
-                         tuple(v.dtype for v in node.outputs))
-            if signature in _IMPLEMENTED:
+        for i, node, signature in type_signatures(ctx):
+            if signature in _IMPLEMENTED or node.domain not in ("", "ai.onnx") or is_torch(node):
                 continue
             if signature not in missing:
                 verdict = _lookup(node, version)
@@ -86,7 +82,7 @@ class MissingKernel(Rule):
         return f
 
 
-_IMPLEMENTED: set = set()  # (op, opset, input dtypes, output dtypes) with a kernel: nothing else changes the verdict
+_IMPLEMENTED: set = set()  # (opset, (op, input and output dtypes)) with a kernel: nothing else decides
 
 
 def _lookup(node, version: int):

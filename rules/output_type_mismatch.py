@@ -38,7 +38,7 @@ class OutputTypeMismatch(Rule):
     fallback = True  # a type fault of the node's own inputs (CL601, CL800) is the cause: it speaks instead
 
     def check_graph(self, graph, ctx):
-        order = {id(n): i for i, n in enumerate(graph.walk(), start=1)}  # to place each finding on its node
+        order = None  # each node's place in the graph, to sort the findings: made at the first finding
         for g in graph.graphs():
             outputs = {v.name for v in g.outputs}
             for name, declared in g.declared_types.items():
@@ -53,6 +53,8 @@ class OutputTypeMismatch(Rule):
                 f = self.finding(node, f"{what} is declared {declared}, but {made}",
                                  _hint(node, name, declared, v.dtype, name in outputs),
                                  replay_types={name: declared})
+                if order is None:
+                    order = {id(n): i for i, n in enumerate(graph.walk(), start=1)}
                 f.order = order.get(id(node), 0)
                 yield f
 

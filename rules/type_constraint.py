@@ -1,9 +1,8 @@
 import functools
 
-from convlint.rule import ALL_OPS, Rule
+from convlint.rule import Rule
 
-from ._constraints import default_opset
-from ._dtypes import diverged, onnx_type, origin, plain
+from ._dtypes import diverged, onnx_type, origin, plain, type_signatures
 from ._sizes import is_torch, layer
 
 
@@ -33,7 +32,6 @@ class TypeConstraint(Rule):
     code = "CL800"
     name = "type-constraint"
     brief = "each input's element type meets the op's type constraints (one type per `T`, the allowed types)"
-    ops = (ALL_OPS,)
     fallback = True  # a rule about the same node that explains more (float embedding indices, say) speaks first
 
     VALID = [
@@ -47,19 +45,19 @@ class TypeConstraint(Rule):
         <float[8] bias> { y = Add(x, bias) }""",
     ]
 
-    def check(self, node, ctx):
-        if node.domain not in ("", "ai.onnx") or is_torch(node):
-            return ()
-        version = default_opset(ctx.graph)
-        if ctx.graph.declared_types and any(diverged(ctx.graph, v) for v in node.inputs):
-            return ()  # an input whose type is not the declared one: output-type-mismatch (CL803) names the cause
-        signature = (node.op, version, *[v.dtype if v is not None else None for v in node.inputs])
-        if signature in _CLEAN:
-            return ()  # most nodes of a network repeat a few signatures
-        findings = list(self._check(node, version))
-        if not findings:
-            _CLEAN.add(signature)
-        return findings
+    def check_graph(self, graph, ctx):
+        declared = graph.declared_types
+        for order, node, signature in type_signatures(ctx):
+            if signature in _CLEAN or node.domain not in ("", "ai.onnx") or is_torch(node):
+                continue  # most nodes of a network repeat a few signatures
+            if declared and any(diverged(graph, v) for v in node.inputs):
+                continue  # an input whose type is not the declared one: output-type-mismatch (CL803) names the cause
+            findings = list(self._check(node, signature[0]))
+            if not findings:
+                _CLEAN.add(signature)
+            for f in findings:
+                f.order = order
+                yield f
 
     def _check(self, node, version):
         spec = _spec(node.op, version)
@@ -83,7 +81,7 @@ class TypeConstraint(Rule):
                     break
 
 
-_CLEAN: set = set()  # (op, opset, input dtypes) that meet their schema: the verdict depends on nothing else
+_CLEAN: set = set()  # (opset, (op, input and output dtypes)) meeting their schema: nothing else decides
 
 
 @functools.lru_cache(maxsize=4096)

@@ -382,8 +382,9 @@ class Graph:
         """Every node, including those of subgraphs, parents before their subgraphs' nodes."""
         for node in self.nodes:
             yield node
-            for sub in node.subgraphs.values():
-                yield from sub.walk()
+            if node.subgraphs:
+                for sub in node.subgraphs.values():
+                    yield from sub.walk()
 
     def graphs(self):
         """This graph and every subgraph below it."""
