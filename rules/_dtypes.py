@@ -45,6 +45,19 @@ def onnx_type(dtype: str):
     return f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
 
 
+@functools.lru_cache(maxsize=4096)
+def schema_of(op: str, version: int):
+    """The ONNX schema of ``op`` (default domain) at opset ``version``; None when onnx has none."""
+    import onnx
+
+    if not version:
+        return None
+    try:
+        return onnx.defs.get_schema(op, version, "")
+    except Exception:
+        return None
+
+
 def plain(t: str) -> str:
     """``float16`` for ``tensor(float16)``, ``float32`` for ``tensor(float)``."""
     inner = t[len("tensor("):-1] if t.startswith("tensor(") else t

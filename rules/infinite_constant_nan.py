@@ -81,14 +81,11 @@ class InfiniteConstantNan(Rule):
             inf = np.isinf(const.data)
             if not inf.any():
                 continue
-            factor = f"{other.producer.op} {other.producer.name!r}'s output" if other.producer is not None \
-                else f"{other.name!r}"
+            made = other.producer is not None
+            factor = f"{other.producer.op} {other.producer.name!r}'s output" if made else f"{other.name!r}"
             yield self.finding(node, f"{layer(node)} multiplies {factor} by {_named(const)}, which holds "
-                                     f"{_which(const.data)}: the product is NaN wherever that output is 0 (0 × inf)"
-                               if other.producer is not None else
-                               f"{layer(node)} multiplies {factor} by {_named(const)}, which holds "
-                               f"{_which(const.data)}: the product is NaN wherever {factor} is 0 (0 × inf)",
-                               _HINT, nonfinite=True)
+                                     f"{_which(const.data)}: the product is NaN wherever "
+                                     f"{'that output' if made else factor} is 0 (0 × inf)", _HINT, nonfinite=True)
             return
 
 

@@ -3,7 +3,7 @@ import functools
 from convlint.rule import Rule
 
 from ._constraints import default_opset
-from ._dtypes import onnx_type, plain, type_signatures
+from ._dtypes import onnx_type, plain, schema_of, type_signatures
 from ._sizes import is_torch, layer
 
 PROVIDER = "CPUExecutionProvider"
@@ -148,11 +148,8 @@ def _schema(op: str, version: int):
     formal parameter as ``(name, type variable, variadic)``; None when onnx has no such schema."""
     import onnx
 
-    if not version:
-        return None
-    try:
-        schema = onnx.defs.get_schema(op, version, "")
-    except Exception:
+    schema = schema_of(op, version)
+    if schema is None:
         return None
     variadic = onnx.defs.OpSchema.FormalParameterOption.Variadic
 

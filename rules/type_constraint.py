@@ -2,7 +2,7 @@ import functools
 
 from convlint.rule import Rule
 
-from ._dtypes import diverged, onnx_type, origin, plain, type_signatures
+from ._dtypes import diverged, onnx_type, origin, plain, schema_of, type_signatures
 from ._sizes import is_torch, layer
 
 
@@ -91,11 +91,8 @@ def _spec(op: str, version: int):
     the inputs it binds need one type); None when onnx has no such schema."""
     import onnx
 
-    if not version:
-        return None
-    try:
-        schema = onnx.defs.get_schema(op, version, "")
-    except Exception:
+    schema = schema_of(op, version)
+    if schema is None:
         return None
     inputs = list(schema.inputs)
     formal = tuple((p.name, p.type_str) for p in inputs)
