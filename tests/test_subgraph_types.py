@@ -6,12 +6,10 @@ onnxruntime refuses each faulty session, and convlint names the node, confirmed 
 from __future__ import annotations
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper, parser
 
-import convlint
+from onnx_sessions import lint_saved, session_error
 
 float16 = pytest.importorskip("onnxconverter_common.float16")
 
@@ -57,20 +55,8 @@ def _recurrence():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def _session_error(model):
-    try:
-        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    except Exception as e:
-        return str(e)
-    return None
-
-
 def _errors(model, tmp_path):
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    report = convlint.lint(str(path))
-    assert not report.input_errors, report.input_errors
-    return [f for f in report.findings if f.severity == "error"]
+    return [f for f in lint_saved(model, tmp_path).findings if f.severity == "error"]
 
 
 def _subgraph(node, name):
@@ -82,7 +68,7 @@ def _subgraph(node, name):
 def test_conversions_of_models_with_control_flow_are_clean(model, keep_io_types, tmp_path):
     original = parser.parse_model(NORMALIZE) if model == "normalize" else _recurrence()
     converted = float16.convert_float_to_float16(original, keep_io_types=keep_io_types)
-    assert _session_error(converted) is None
+    assert session_error(converted) is None
     assert [f.message for f in _errors(converted, tmp_path)] == []
 
 
@@ -92,7 +78,7 @@ def test_a_branch_constant_the_converter_did_not_reach(tmp_path):
     branch = _subgraph(converted.graph.node[-1], "then_branch")
     eps = next(n for n in branch.node if n.output[0] == "eps")
     eps.attribute[0].t.CopyFrom(numpy_helper.from_array(np.array(1e-5, np.float32), "value"))
-    assert "bound to different types" in _session_error(converted)
+    assert "bound to different types" in session_error(converted)
     [f] = _errors(converted, tmp_path)
     assert (f.rule, f.node) == ("CL800", "Add -> den")  # unnamed, as the exporter left it
     assert "float16 from ReduceMax" in f.message and "float32 from Constant" in f.message
@@ -106,7 +92,7 @@ def test_a_loop_body_the_converter_did_not_convert(tmp_path):
     converted = float16.convert_float_to_float16(_recurrence())
     loop = converted.graph.node[0]
     _subgraph(loop, "body").CopyFrom(_subgraph(original.graph.node[0], "body"))
-    assert "element type" in _session_error(converted)
+    assert "element type" in session_error(converted)
     [f] = _errors(converted, tmp_path)
     assert (f.rule, f.node) == ("CL804", loop.name)
     assert f.message == ("Loop 'decoder_loop' carries 'h0' in as float16 (graph input 'h0'), but its body declares "
@@ -123,7 +109,7 @@ def test_a_branch_converted_alone(tmp_path):
     other.node[0].output[0] = "signal_as_is"
     other.node.append(cast)
     other.output[0].type.tensor_type.elem_type = TensorProto.FLOAT
-    assert "Mismatched tensor element type" in _session_error(converted)
+    assert "Mismatched tensor element type" in session_error(converted)
     [f] = _errors(converted, tmp_path)
     assert (f.rule, f.node) == ("CL804", "If -> _cast_to_y")
     assert "as float16 from its then_branch" in f.message and "as float32 from its else_branch" in f.message

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import convlint
+from onnx_sessions import lint_saved, session_error
 
 float16 = pytest.importorskip("onnxconverter_common.float16")
 
@@ -45,22 +45,6 @@ def _without_io_cast(model, name: str):
     return model
 
 
-def _session_error(model):
-    try:
-        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    except Exception as e:
-        return str(e)
-    return None
-
-
-def _lint(model, tmp_path):
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    report = convlint.lint(str(path))
-    assert not report.input_errors, report.input_errors
-    return report
-
-
 def _types(report):
     return [f for f in report.findings if f.rule == "CL800"]
 
@@ -69,16 +53,16 @@ def _types(report):
                          ids=["default", "keep_io_types", "block_list_with_resize"])
 def test_clean_conversions_are_clean(options, tmp_path):
     converted = float16.convert_float_to_float16(_attention_like(), **options)
-    assert _session_error(converted) is None
-    assert [f for f in _lint(converted, tmp_path).findings if f.severity == "error"] == []
+    assert session_error(converted) is None
+    assert [f for f in lint_saved(converted, tmp_path).findings if f.severity == "error"] == []
 
 
 def test_a_block_list_that_leaves_resize_out_converts_its_scales(tmp_path):
     # onnxconverter-common#306 (and onnxruntime#1760, #8327): a block list of one's own replaces the default one,
     # which kept Resize in float32; its scales become float16, which Resize does not take
     converted = float16.convert_float_to_float16(_attention_like(), op_block_list=["Softmax"])
-    assert "of input parameter (up_scales) of operator (Resize)" in _session_error(converted)
-    [f] = _types(_lint(converted, tmp_path))
+    assert "of input parameter (up_scales) of operator (Resize)" in session_error(converted)
+    [f] = _types(lint_saved(converted, tmp_path))
     assert f.node == "up" and f.severity == "error"
     assert f.message == "Resize 'up' takes float32 for its input 'scales', but initializer 'up_scales' is float16"
     assert f.verification.status == "confirmed" and "up_scales" in f.verification.message
@@ -90,8 +74,8 @@ def test_an_initializer_left_in_float32_meets_a_converted_value(tmp_path):
     converted = float16.convert_float_to_float16(_attention_like(), keep_io_types=True)
     mask = next(t for t in converted.graph.initializer if t.name == "mask")
     mask.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(mask).astype(np.float32), "mask"))
-    assert "bound to different types" in _session_error(converted)
-    [f] = _types(_lint(converted, tmp_path))
+    assert "bound to different types" in session_error(converted)
+    [f] = _types(lint_saved(converted, tmp_path))
     assert f.node == "mask_add"
     assert f.message == ("Add 'mask_add' binds its type T (A, B) to float16 from Cast 'up_output_cast0' and float32 "
                          "from initializer 'mask': one type is needed")
@@ -102,8 +86,8 @@ def test_an_initializer_left_in_float32_meets_a_converted_value(tmp_path):
 def test_a_graph_input_kept_in_float32_without_its_cast(tmp_path):
     # keep_io_types keeps the input float32 and casts it; a hand edit that drops the Cast feeds it to float16 weights
     converted = _without_io_cast(float16.convert_float_to_float16(_attention_like(), keep_io_types=True), "x")
-    assert "bound to different types" in _session_error(converted)
-    [f] = _types(_lint(converted, tmp_path))
+    assert "bound to different types" in session_error(converted)
+    [f] = _types(lint_saved(converted, tmp_path))
     assert f.node == "conv" and "float32 from graph input 'x'" in f.message and "float16 from initializer" in f.message
 
 
@@ -115,8 +99,8 @@ def test_a_dequantize_with_a_zero_point_of_another_type(tmp_path):
     node = helper.make_node("DequantizeLinear", ["x", "scale", "zero_point"], ["y"], name="dq")
     model = helper.make_model(helper.make_graph([node], "g", [x], [y], inits),
                               opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    assert _session_error(model) is not None
-    [f] = _types(_lint(model, tmp_path))
+    assert session_error(model) is not None
+    [f] = _types(lint_saved(model, tmp_path))
     assert f.node == "dq" and "uint8 from graph input 'x' and int8 from initializer 'zero_point'" in f.message
 
 
@@ -134,8 +118,8 @@ def test_a_quantized_model_from_onnxruntime_is_clean(tmp_path):
     onnx.save(model, str(tmp_path / "fp32.onnx"))
     quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
     quantized = onnx.load(str(tmp_path / "int8.onnx"))
-    assert _session_error(quantized) is None
-    assert [f for f in _lint(quantized, tmp_path).findings if f.severity == "error"] == []
+    assert session_error(quantized) is None
+    assert [f for f in lint_saved(quantized, tmp_path).findings if f.severity == "error"] == []
 
 
 def test_where_takes_a_boolean_condition(tmp_path):
@@ -145,8 +129,8 @@ def test_where_takes_a_boolean_condition(tmp_path):
     model = helper.make_model(helper.make_graph([helper.make_node("Where", ["c", "a", "a"], ["y"], name="pick")], "g",
                                                 [c, a], [y]), opset_imports=[helper.make_opsetid("", 17)],
                               ir_version=8)
-    assert _session_error(model) is not None
-    [f] = _types(_lint(model, tmp_path))
+    assert session_error(model) is not None
+    [f] = _types(lint_saved(model, tmp_path))
     assert f.message == "Where 'pick' takes bool for its input 'condition', but graph input 'c' is float32"
 
 
@@ -164,7 +148,7 @@ def test_a_mask_value_float16_cannot_hold_turns_softmax_into_nan(tmp_path):
                               ir_version=8)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert np.isnan(session.run(None, {"x": np.zeros((2, 4), np.float16)})[0]).all()
-    [f] = [f for f in _lint(model, tmp_path).findings if f.rule == "CL801"]
+    [f] = [f for f in lint_saved(model, tmp_path).findings if f.rule == "CL801"]
     assert (f.node, f.severity) == ("mask_to_half", "warning")
     assert f.message == ("Cast 'mask_to_half' turns 'c' (float32, -1e+09) into float16, whose largest value is 65504: "
                          "-1e+09 becomes -inf; Softmax 'softmax' after it then gives NaN where it meets it (a row "
@@ -173,7 +157,7 @@ def test_a_mask_value_float16_cannot_hold_turns_softmax_into_nan(tmp_path):
     assert (f.verification.status, f.verification.message) == ("confirmed", "NaN in 'y' (inf in 'h', 's')")
     assert f.verification.line().startswith("confirmed — onnxruntime runs these 3 layers on input (2, 4) and returns")
     clamped = float16.convert_float_to_float16(_attention_like())  # the converter clamps to ±1e4: nothing to say
-    assert [f for f in _lint(clamped, tmp_path).findings if f.rule == "CL801"] == []
+    assert [f for f in lint_saved(clamped, tmp_path).findings if f.rule == "CL801"] == []
 
 
 def test_static_per_channel_quantization_and_a_scale_on_the_wrong_axis(tmp_path):
@@ -199,13 +183,13 @@ def test_static_per_channel_quantization_and_a_scale_on_the_wrong_axis(tmp_path)
     quantize_static(str(tmp_path / "fp32.onnx"), str(tmp_path / "qdq.onnx"), Reader(), quant_format=QuantFormat.QDQ,
                     per_channel=True)
     quantized = onnx.load(str(tmp_path / "qdq.onnx"))
-    assert _session_error(quantized) is None
-    assert [f for f in _lint(quantized, tmp_path).findings if f.severity == "error"] == []
+    assert session_error(quantized) is None
+    assert [f for f in lint_saved(quantized, tmp_path).findings if f.severity == "error"] == []
     # a hand edit that moves the weight's per-channel scales to axis 1 (3 input channels for 8 scales)
     dq = next(n for n in quantized.graph.node if n.op_type == "DequantizeLinear" and len(
         [a for a in n.attribute if a.name == "axis"]))
     next(a for a in dq.attribute if a.name == "axis").i = 1
-    [f] = [f for f in _lint(quantized, tmp_path).findings if f.rule == "CL802"]
+    [f] = [f for f in lint_saved(quantized, tmp_path).findings if f.rule == "CL802"]
     assert f.node == dq.name and "along axis 1, which has 3 channels, but scale" in f.message and "holds 8" in f.message
     assert f.verification.status == "confirmed"
 
@@ -213,9 +197,9 @@ def test_static_per_channel_quantization_and_a_scale_on_the_wrong_axis(tmp_path)
 def test_an_output_kept_float32_whose_cast_was_removed(tmp_path):
     # keep_io_types declares the output float32 and casts to it; without the Cast the Softmax makes float16
     converted = _without_io_cast(float16.convert_float_to_float16(_attention_like(), keep_io_types=True), "y")
-    assert "does not match expected type" in _session_error(converted) or \
-        "Type Error" in _session_error(converted)
-    [f] = [f for f in _lint(converted, tmp_path).findings if f.rule == "CL803"]
+    assert "does not match expected type" in session_error(converted) or \
+        "Type Error" in session_error(converted)
+    [f] = [f for f in lint_saved(converted, tmp_path).findings if f.rule == "CL803"]
     assert (f.node, f.severity) == ("softmax", "error")
     assert f.message == "graph output 'y' is declared float32, but Softmax 'softmax' makes float16"
     assert f.verification.status == "confirmed" and "tensor(float)" in f.verification.message
@@ -232,8 +216,8 @@ def test_float16_conversions_of_the_exported_models_are_clean(name, tmp_path):
     torch.manual_seed(0)
     path = tm.export(case, tmp_path / f"{name}.onnx", "torchscript")
     converted = float16.convert_float_to_float16(onnx.load(path), keep_io_types=True)
-    assert _session_error(converted) is None
-    assert [f.message for f in _lint(converted, tmp_path).findings if f.severity == "error"] == []
+    assert session_error(converted) is None
+    assert [f.message for f in lint_saved(converted, tmp_path).findings if f.severity == "error"] == []
 
 
 def test_a_cast_to_float32_the_converter_leaves_in_attention(tmp_path):
@@ -245,8 +229,8 @@ def test_a_cast_to_float32_the_converter_leaves_in_attention(tmp_path):
     torch.manual_seed(0)
     path = tm.export(tm.CASES["transformer_encoder"], tmp_path / "encoder.onnx", "torchscript")
     converted = float16.convert_float_to_float16(onnx.load(path), keep_io_types=True)
-    assert "does not match expected type (tensor(float))" in _session_error(converted)
-    findings = [f for f in _lint(converted, tmp_path).findings if f.severity == "error"]
+    assert "does not match expected type (tensor(float))" in session_error(converted)
+    findings = [f for f in lint_saved(converted, tmp_path).findings if f.severity == "error"]
     assert {f.rule for f in findings} == {"CL803"}  # the Casts themselves, not what follows from them
     casts = [n.name for n in converted.graph.node if n.op_type == "Cast" and n.attribute[0].i == 1
              and "self_attn" in n.name]
