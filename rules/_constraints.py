@@ -33,9 +33,17 @@ def legacy_broadcast(node, opset: int) -> bool:
     return node.op in BROADCAST_OPS and (0 < opset < 7 or "broadcast" in node.attrs)
 
 
+MATMUL_OPS = ("MatMul", "MatMulInteger", "QLinearMatMul")
+
+
+def matmul_operands(node):
+    """A and B of a Gemm or a MatMul, plain or quantized (QLinearMatMul's B is its fourth input)."""
+    return node.input(0), node.input(3 if node.op == "QLinearMatMul" else 1)
+
+
 def inner_dims(node):
     """The two dims a Gemm or MatMul contracts, (A's, B's); None when a rank is unknown or unfit."""
-    a, b = node.input_shape(0), node.input_shape(1)
+    a, b = (v.shape if v is not None else None for v in matmul_operands(node))
     if not a or not b:
         return None
     if node.op == "Gemm":
@@ -72,14 +80,14 @@ def node_atoms(node, opset: int = 0):
     """(atoms, dims that must be sizes) of what ``node`` requires of sizes; ([], []) when nothing can fail."""
     if legacy_broadcast(node, opset):
         return [], []
-    if node.op in ("Gemm", "MatMul"):
+    if node.op == "Gemm" or node.op in MATMUL_OPS:
         inner = inner_dims(node)
         atoms, involved = [], []
         if inner is not None and not same(*inner) and None not in inner:
             atoms.append(cond.eq(*inner))
             involved += list(inner)
-        a, b = node.input_shape(0), node.input_shape(1)
-        if node.op == "MatMul" and a is not None and b is not None and len(a) >= 3 and len(b) >= 3:
+        a, b = (v.shape if v is not None else None for v in matmul_operands(node))
+        if node.op != "Gemm" and a is not None and b is not None and len(a) >= 3 and len(b) >= 3:
             more, _, dims_ = broadcast_atoms([a[:-2], b[:-2]])
             atoms += more
             involved += dims_

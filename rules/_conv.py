@@ -1,4 +1,5 @@
-"""What the convolution rules share: the weight layout of Conv versus ConvTranspose (see DESIGN.md)."""
+"""What the convolution rules share: the weight layout of Conv versus ConvTranspose (see DESIGN.md), and where the
+quantized convolutions keep their weight and bias."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Optional
 from convlint.core import compare, dims
 
 CONV_OPS = ("Conv", "ConvTranspose")
+QUANTIZED_CONV_OPS = ("QLinearConv", "ConvInteger")
+# op -> (weight input, bias input or None): QLinearConv's inputs interleave scales and zero points
+_WEIGHT_AND_BIAS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "QLinearConv": (3, 8), "ConvInteger": (1, None)}
 SPATIAL_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
@@ -20,10 +24,18 @@ class ConvLayout:
     w: Optional[tuple]  # weight shape
     group: int
     transposed: bool
+    weight_index: int = 1
+    bias_index: Optional[int] = 2
 
     @property
     def weight_name(self) -> str:
-        return self.node.inputs[1].name if self.node.input(1) is not None else "W"
+        w = self.node.input(self.weight_index)
+        return w.name if w is not None else "W"
+
+    @property
+    def bias(self):
+        """The bias value; None when it is omitted or the op has none."""
+        return None if self.bias_index is None else self.node.input(self.bias_index)
 
     @property
     def input_name(self) -> str:
@@ -54,15 +66,16 @@ class ConvLayout:
         shapes = {}
         if self.x is not None and len(self.x) >= 2 and compare.equal(self.channels, self.expected_in) is False:
             shapes[self.input_name] = (self.x[0], self.expected_in) + tuple(self.x[2:])
-        bias = self.node.input(2)
+        bias = self.bias
         if fix_bias and bias is not None and self.out_channels is not None and bias.shape != (self.out_channels,):
             shapes[bias.name] = (self.out_channels,)
         return shapes
 
 
 def layout(node) -> ConvLayout:
-    return ConvLayout(node, node.input_shape(0), node.input_shape(1), node.attrs.get("group", 1) or 1,
-                      node.op == "ConvTranspose")
+    weight, bias = _WEIGHT_AND_BIAS.get(node.op, (1, 2))
+    return ConvLayout(node, node.input_shape(0), node.input_shape(weight), node.attrs.get("group", 1) or 1,
+                      node.op == "ConvTranspose", weight, bias)
 
 
 def spatial_name(rank: int, i: int) -> str:

@@ -2,7 +2,7 @@ from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import WARNING, Rule
 
-from ._conv import CONV_OPS, layout
+from ._conv import CONV_OPS, QUANTIZED_CONV_OPS, layout
 from ._layout import channels_axis, layout_name, permute_text
 from ._sizes import equal_verdict, layer, named
 
@@ -41,7 +41,7 @@ class ChannelsLastInput(Rule):
     name = "channels-last-input"
     brief = "a convolution is not fed `(N, L, C)` or NHWC (the permute that fixes it)"
     severity = WARNING
-    ops = CONV_OPS
+    ops = CONV_OPS + QUANTIZED_CONV_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>

@@ -1,7 +1,7 @@
 from convlint.core import compare, dims
 from convlint.rule import Rule
 
-from ._conv import CONV_OPS, layout
+from ._conv import CONV_OPS, QUANTIZED_CONV_OPS, layout
 
 
 class ConvBiasShape(Rule):
@@ -23,7 +23,7 @@ class ConvBiasShape(Rule):
     code = "CL103"
     name = "conv-bias-shape"
     brief = "the bias has one value per output channel"
-    ops = CONV_OPS
+    ops = CONV_OPS + QUANTIZED_CONV_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>
@@ -40,10 +40,10 @@ class ConvBiasShape(Rule):
     ]
 
     def check(self, node, ctx):
-        bias = node.input(2)
+        c = layout(node)
+        bias = c.bias
         if bias is None or bias.shape is None:
             return
-        c = layout(node)
         m = c.out_channels
         if m is None:
             return

@@ -2,7 +2,7 @@ from convlint.core import compare, dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._conv import CONV_OPS, layout
+from ._conv import CONV_OPS, QUANTIZED_CONV_OPS, layout
 
 
 def _grouped_conv():
@@ -39,7 +39,7 @@ class ConvGroupDivisibility(Rule):
     code = "CL102"
     name = "conv-group-divisibility"
     brief = "`group` divides the channels it splits"
-    ops = CONV_OPS
+    ops = CONV_OPS + QUANTIZED_CONV_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>

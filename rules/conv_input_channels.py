@@ -1,7 +1,7 @@
 from convlint.core import compare, dims
 from convlint.rule import Rule
 
-from ._conv import CONV_OPS, layout
+from ._conv import CONV_OPS, QUANTIZED_CONV_OPS, layout
 from ._sizes import plural
 from ._layout import channels_last_hint
 
@@ -31,7 +31,7 @@ class ConvInputChannels(Rule):
     code = "CL101"
     name = "conv-input-channels"
     brief = "input channels equal `W.shape[1] * group` (`W.shape[0]` for ConvTranspose)"
-    ops = CONV_OPS
+    ops = CONV_OPS + QUANTIZED_CONV_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>

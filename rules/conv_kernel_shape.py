@@ -1,7 +1,7 @@
 from convlint.core import compare, dims
 from convlint.rule import Rule
 
-from ._conv import CONV_OPS, layout
+from ._conv import CONV_OPS, QUANTIZED_CONV_OPS, layout
 
 
 class ConvKernelShape(Rule):
@@ -22,7 +22,7 @@ class ConvKernelShape(Rule):
     code = "CL104"
     name = "conv-kernel-shape"
     brief = "`kernel_shape` matches the weight"
-    ops = CONV_OPS
+    ops = CONV_OPS + QUANTIZED_CONV_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>

@@ -1,7 +1,7 @@
 from convlint.core import dims
 from convlint.rule import Rule
 
-from ._conv import CONV_OPS, layout
+from ._conv import CONV_OPS, QUANTIZED_CONV_OPS, layout
 
 
 class ConvWeightRank(Rule):
@@ -24,7 +24,7 @@ class ConvWeightRank(Rule):
     code = "CL105"
     name = "conv-weight-rank"
     brief = "the weight's rank matches the input's"
-    ops = CONV_OPS
+    ops = CONV_OPS + QUANTIZED_CONV_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>

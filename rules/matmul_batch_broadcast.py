@@ -2,6 +2,7 @@ from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
+from ._constraints import MATMUL_OPS, matmul_operands
 from ._sizes import broadcast_verdict, condition_clause, judged, layer, named
 
 
@@ -36,7 +37,7 @@ class MatmulBatchBroadcast(Rule):
     code = "CL221"
     name = "matmul-batch-broadcast"
     brief = "a MatMul's batch dims broadcast"
-    ops = ("MatMul",)
+    ops = MATMUL_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>
@@ -55,7 +56,8 @@ class MatmulBatchBroadcast(Rule):
     TORCH_INVALID = [TorchExample(_scores, ("2,12,5,64", "2,16,64,5"))]
 
     def check(self, node, ctx):
-        a, b = node.input_shape(0), node.input_shape(1)
+        x, y = matmul_operands(node)
+        a, b = (v.shape if v is not None else None for v in (x, y))
         if a is None or b is None or len(a) < 3 or len(b) < 3:
             return
         verdict, axes = broadcast_verdict([a[:-2], b[:-2]])
@@ -63,7 +65,7 @@ class MatmulBatchBroadcast(Rule):
             return
         rank = max(len(a), len(b))
         pairs = ", ".join(f"axis {rank - i - 2}: {' vs '.join(dims.pretty(d) for d in ds)}" for i, ds in axes)
-        message = (f"{layer(node)} multiplies {named(node.input(0))} by {named(node.input(1))}, whose batch "
+        message = (f"{layer(node)} multiplies {named(x)} by {named(y)}, whose batch "
                    f"dimensions do not broadcast ({pairs})")
         message += condition_clause(verdict, "they broadcast")
         hint = "give both operands the same leading dims (same batch, same number of heads), or 1 where one is shared"

@@ -2,7 +2,7 @@ from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._constraints import inner_dims
+from ._constraints import MATMUL_OPS, inner_dims, matmul_operands
 from ._sizes import condition_clause, equal_verdict, every_size, is_torch, judged, layer, named
 
 WEIGHT_PRODUCERS = ("Transpose", "Identity", "Cast", "DequantizeLinear")
@@ -46,7 +46,7 @@ class MatmulInnerDim(Rule):
     code = "CL220"
     name = "matmul-inner-dim"
     brief = "a Linear/Gemm/MatMul's inner dims agree (`in_features` after a flatten: for which sizes)"
-    ops = ("Gemm", "MatMul")
+    ops = ("Gemm",) + MATMUL_OPS
 
     VALID = [
         """<ir_version: 8, opset_import: ["": 17]>
@@ -75,7 +75,7 @@ class MatmulInnerDim(Rule):
     TORCH_INVALID = [TorchExample(_classifier_for_28, "N,1,32,32")]
 
     def check(self, node, ctx):
-        a, b = node.input(0), node.input(1)
+        a, b = matmul_operands(node)
         inner = inner_dims(node)
         if inner is None:
             return

@@ -180,3 +180,54 @@ def test_a_weight_zero_point_of_another_type_than_the_weight(tmp_path):
     [f] = _errors(lint_saved(quantized, tmp_path))
     assert (f.rule, f.node) == ("CL800", conv.name) and w_zero in f.message
     assert f.verification.status == "confirmed"
+
+
+_QLINEAR_CONV = """<ir_version: 8, opset_import: ["": 17]>
+g (uint8[N, {c}, H, W] x) => (uint8[N, 8, H, W] y)
+<float x_scale, uint8 x_zero_point, int8[8, 4, 3, 3] w, float[8] w_scale, int8 w_zero_point, float y_scale,
+ uint8 y_zero_point, int32[{m}] bias>
+{{ y = QLinearConv <pads = [1, 1, 1, 1]> (x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
+                                         bias) }}"""
+_CONV_INTEGER = """<ir_version: 8, opset_import: ["": 17]>
+g (uint8[N, {c}, H, W] x) => (int32[N, 8, H, W] y)
+<int8[8, 4, 3, 3] w, uint8 x_zero_point, int8 w_zero_point>
+{{ y = ConvInteger <pads = [1, 1, 1, 1]> (x, w, x_zero_point, w_zero_point) }}"""
+_QLINEAR_MATMUL = """<ir_version: 8, opset_import: ["": 17]>
+g (uint8[N, {k}] a) => (uint8[N, 10] y)
+<float a_scale, uint8 a_zero_point, int8[128, 10] b, float b_scale, int8 b_zero_point, float y_scale,
+ uint8 y_zero_point>
+{{ y = QLinearMatMul (a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point) }}"""
+_MATMUL_INTEGER = """<ir_version: 8, opset_import: ["": 17]>
+g (uint8[{n}, 5, 16] a) => (int32[{n}, 5, 8] y)
+<int8[2, 16, 8] b, uint8 a_zero_point, int8 b_zero_point>
+{{ y = MatMulInteger (a, b, a_zero_point, b_zero_point) }}"""
+
+
+@pytest.mark.parametrize("text, found", [
+    (_QLINEAR_CONV.format(c=4, m=8), None),
+    (_QLINEAR_CONV.format(c=3, m=8), ("CL101", "error", "input 'x' has 3 channels, but weight 'w' (8, 4, 3, 3) with "
+                                                       "group=1 expects 4")),
+    (_QLINEAR_CONV.format(c=4, m=6), ("CL103", "error", "bias 'bias' has shape (6,), but the layer has 8 output "
+                                                       "channels")),
+    (_CONV_INTEGER.format(c=4), None),
+    (_CONV_INTEGER.format(c=3), ("CL101", "error", "input 'x' has 3 channels")),
+    (_QLINEAR_MATMUL.format(k=128), None),
+    (_QLINEAR_MATMUL.format(k=100), ("CL220", "error", "receives 100 features, but its weight 'b' (128, 10) takes "
+                                                       "in_features=128")),
+    (_MATMUL_INTEGER.format(n=2), None),
+    (_MATMUL_INTEGER.format(n="N"), ("CL221", "warning", "they broadcast only when N <= 2")),
+], ids=["qlinearconv", "qlinearconv-channels", "qlinearconv-bias", "convinteger", "convinteger-channels",
+        "qlinearmatmul", "qlinearmatmul-inner", "matmulinteger", "matmulinteger-batch"])
+def test_the_shape_rules_read_the_quantized_ops(text, found, tmp_path):
+    """The convolution and matmul rules read a quantized op's weight, bias and B where it keeps them (QLinearConv's
+    weight is its fourth input, its bias the ninth; ConvInteger has no bias); each error is onnxruntime's refusal."""
+    from convlint.examples import model_from_text
+
+    report = lint_saved(model_from_text(text), tmp_path)
+    if found is None:
+        assert report.findings == []
+        return
+    [f] = report.findings
+    assert (f.rule, f.severity) == found[:2] and found[2] in f.message
+    if f.severity == "error":
+        assert f.verification.status == "confirmed"
