@@ -11,9 +11,14 @@ Each measurement is one fresh ``python`` process that imports its tool, then tim
 - ``ort``: ``SymbolicShapeInference.infer_shapes(onnx.load(path), auto_merge=True)`` from
   ``onnxruntime.tools.symbolic_shape_infer``.
 
-Times are medians over the repeats of the call alone, loading the file included and imports not (they are shown
+Times are medians over the repeats: ``process s``, the whole process as a user runs it (the interpreter's start,
+the imports, reading the file, everything); and the call alone, loading the file included and imports not (shown
 apart): wall time, and the process's cpu time, which other load on the machine disturbs less. Peak memory is the
 process's peak RSS (``VmHWM``); ``Δ`` is how much of it came after the imports.
+
+The start-up rows (``--startup``, on by default) time what a pre-commit hook pays per process: ``convlint`` on
+the bundled one-layer ONNX model with one error, verified in onnxruntime, against a process that only runs
+``import onnx``; and ``convlint`` on the one-layer PyTorch fixture against ``import torch`` (when torch is there).
 
 The models (see ``models.py``) are generated on demand into ``bench/out/`` (about 1 GB). The external-data
 variants differ only in channel width, hence in the size of their weight file, so their rows show whether memory
@@ -216,6 +221,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: convlint,onnx,ort")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="where the models are kept (bench/out)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per measurement before it is abandoned")
+    ap.add_argument("--no-startup", dest="startup", action="store_false",
+                    help="leave out the start-up rows (a one-layer model's whole process against an import)")
     ap.add_argument("--child", nargs=2, metavar=("TOOL", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -253,6 +260,8 @@ def main(argv=None) -> int:
                 shown = result.get("failed") or f"{result['time']:.3f} s"
                 print(f"[{r + 1}/{repeat}] {case.name:>14} {tool:>8}: {shown}", file=sys.stderr, flush=True)
     print(report(todo, tools, runs, repeat, (load_start, os.getloadavg()[0])))
+    if args.startup:
+        print(startup(repeat, args.timeout))
     opened = [c.name for c in todo if any(r.get("opened_data") for r in runs[c.path, "convlint"])]
     failed = [f"{c.name} {t}" for c in todo for t in tools if any("failed" in r for r in runs[c.path, t])]
     if opened:
@@ -267,8 +276,8 @@ def report(todo, tools, runs, repeat, load) -> str:
     lines = [(f"convlint bench: median of {repeat} run(s) per cell, each in a fresh process "
               f"(python {sys.version.split()[0]}, {os.cpu_count()} cpu; load average {load[0]:.1f} at the start, "
               f"{load[1]:.1f} at the end)"), ""]
-    head = f"{'model':>14} {'nodes':>7} {'tool':>8} {'wall s':>8} {'cpu s':>8} {'µs/node':>8} {'peak MiB':>9} " \
-           f"{'Δ MiB':>7} {'import s':>8} {'errors':>6}"
+    head = f"{'model':>14} {'nodes':>7} {'tool':>8} {'process s':>9} {'wall s':>8} {'cpu s':>8} {'µs/node':>8} " \
+           f"{'peak MiB':>9} {'Δ MiB':>7} {'import s':>8} {'errors':>6}"
     lines += [head, "-" * len(head)]
     stats = {}
     for case in todo:
@@ -280,21 +289,24 @@ def report(todo, tools, runs, repeat, load) -> str:
                 continue
             for r in rs:
                 r["grown"] = r["peak_rss"] - r["import_rss"]
-            s = stats[case.path, tool] = {k: median(rs, k) for k in ("time", "cpu", "peak_rss", "grown", "import")}
+            s = stats[case.path, tool] = {k: median(rs, k) for k in ("wall", "time", "cpu", "peak_rss", "grown",
+                                                                    "import")}
             errors = str(max(r["errors"] for r in rs)) if tool == "convlint" else "-"
-            lines.append(f"{case.name:>14} {case.nodes:>7} {tool:>8} {s['time']:>8.3f} {s['cpu']:>8.3f} "
-                         f"{1e6 * s['time'] / case.nodes:>8.1f} {s['peak_rss'] / 1024:>9.0f} "
+            lines.append(f"{case.name:>14} {case.nodes:>7} {tool:>8} {s['wall']:>9.3f} {s['time']:>8.3f} "
+                         f"{s['cpu']:>8.3f} {1e6 * s['time'] / case.nodes:>8.1f} {s['peak_rss'] / 1024:>9.0f} "
                          f"{s['grown'] / 1024:>7.0f} {s['import']:>8.3f} {errors:>6}")
     others = [t for t in tools if t != "convlint"]
     if others:
-        lines += ["", "ratios, convlint / other (wall time, cpu time, peak memory):"]
+        lines += ["", "ratios, convlint / other (whole process, the call's wall time and cpu time, peak memory):"]
         for case in todo:
             mine = stats.get((case.path, "convlint"))
             parts = []
             for t in others:
                 theirs = stats.get((case.path, t))
                 if mine and theirs:
-                    parts.append(f"/{t} {mine['time'] / theirs['time']:.2f}× wall, {mine['cpu'] / theirs['cpu']:.2f}× cpu, "
+                    parts.append(f"/{t} {mine['wall'] / theirs['wall']:.2f}× process, "
+                                 f"{mine['time'] / theirs['time']:.2f}× wall, "
+                                 f"{mine['cpu'] / theirs['cpu']:.2f}× cpu, "
                                  f"{mine['peak_rss'] / theirs['peak_rss']:.2f}× memory")
                 else:
                     parts.append(f"/{t} n/a")
@@ -333,6 +345,54 @@ def report(todo, tools, runs, repeat, load) -> str:
             peak = f"{s['peak_rss'] / 1024:.0f} MiB peak, {s['grown'] / 1024:.0f} MiB after imports" if s else "n/a"
             lines.append(f"{c.name:>14}: weights {c.weight_bytes / 2**20:.1f} MiB, {peak}, "
                          f"data file opened: {'YES' if opened else 'no'} ({how})")
+    return "\n".join(lines)
+
+
+
+# --- start-up ------------------------------------------------------------------------------------------------
+
+ROOT = os.path.dirname(HERE)
+STARTUP_ONNX = os.path.join(ROOT, "fixtures", "onnx", "seed_conv_channels.onnx")  # one layer, one error
+STARTUP_TORCH = os.path.join(ROOT, "fixtures", "torch", "standard_conv.py")  # one nn.Conv2d
+
+
+def process_time(command: list, timeout: float) -> float:
+    """Wall time of one fresh process running ``command`` (its exit status is not judged: convlint exits 1 on an
+    error), or None when it fails to start or times out."""
+    start = time.perf_counter()
+    try:
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout, cwd=ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return time.perf_counter() - start
+
+
+def startup(repeat: int, timeout: float) -> str:
+    """Whole processes on a one-layer model against a process that only imports the package it stands on: what
+    convlint adds to ``import onnx`` (goal: 0.3 s, its verification in onnxruntime included) and to ``import
+    torch`` (goal: 1.5 s)."""
+    py = sys.executable
+    pairs = [("onnx", [py, "-c", "import onnx"], [py, "-m", "convlint", STARTUP_ONNX], 0.3)]
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is not None:
+            pairs.append(("torch", [py, "-c", "import torch"],
+                          [py, "-m", "convlint", f"{STARTUP_TORCH}:build", "--input-shape", "N,1,H,W"], 1.5))
+    except (ImportError, ValueError):
+        pass
+    lines = ["", f"start-up: whole processes, median of {repeat} (load average {os.getloadavg()[0]:.1f})"]
+    for name, baseline, lint, goal in pairs:
+        base, mine = [], []
+        for _ in range(repeat):  # interleaved, so that load falls on both alike
+            base.append(process_time(baseline, timeout))
+            mine.append(process_time(lint, timeout))
+        if None in base or None in mine:
+            lines.append(f"  {name}: did not run")
+            continue
+        b, m = statistics.median(base), statistics.median(mine)
+        lines.append(f"  import {name} {b:.3f} s; convlint on a one-layer model {m:.3f} s: adds {m - b:+.3f} s "
+                     f"(goal: at most {goal:.1f} s)")
     return "\n".join(lines)
 
 

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 
-def model_from_text(text: str, seed: int = 0) -> onnx.ModelProto:
+def model_from_text(text: str, seed: int = 0):
+    """The model ``text`` states (an ``onnx.ModelProto``), its declared-only initializers filled."""
+    import onnx  # here, not above: rules import this module for TorchExample, and a lint needs no onnx.parser
+
     model = onnx.parser.parse_model(text)
     g = model.graph
     defined = {v.name for v in g.input} | {t.name for t in g.initializer} | {o for n in g.node for o in n.output}
@@ -32,7 +33,7 @@ def model_from_text(text: str, seed: int = 0) -> onnx.ModelProto:
             data = rng.standard_normal(shape).astype(dtype)
         else:
             data = np.zeros(shape, dtype=dtype)
-        g.initializer.append(numpy_helper.from_array(data, vi.name))
+        g.initializer.append(onnx.numpy_helper.from_array(data, vi.name))
     del g.value_info[:]
     g.value_info.extend(keep)
     return model

@@ -35,25 +35,24 @@ def origin(v) -> str:
 def onnx_type(dtype: str):
     """``tensor(float16)`` for numpy's ``float16``, as ONNX's schemas and onnxruntime's kernels name types; None for
     an unknown name."""
-    import onnx
-
     from convlint.core.dtypes import onnx_elem_type
+    from convlint.core.onnx_parts import proto
 
     elem = onnx_elem_type(dtype)
     if not elem:
         return None
-    return f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
+    return f"tensor({proto().TensorProto.DataType.Name(elem).lower()})"
 
 
 @functools.lru_cache(maxsize=4096)
 def schema_of(op: str, version: int):
     """The ONNX schema of ``op`` (default domain) at opset ``version``; None when onnx has none."""
-    import onnx
+    from convlint.core.onnx_parts import defs
 
     if not version:
         return None
     try:
-        return onnx.defs.get_schema(op, version, "")
+        return defs().get_schema(op, version, "")
     except Exception:
         return None
 

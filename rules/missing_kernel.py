@@ -146,12 +146,12 @@ def _offered(kernels, types: dict) -> list:
 def _schema(op: str, version: int):
     """``(since_version, (inputs, outputs), {type variable: allowed types})`` of ``op`` at opset ``version``, each
     formal parameter as ``(name, type variable, variadic)``; None when onnx has no such schema."""
-    import onnx
+    from convlint.core.onnx_parts import defs
 
     schema = schema_of(op, version)
     if schema is None:
         return None
-    variadic = onnx.defs.OpSchema.FormalParameterOption.Variadic
+    variadic = defs().OpSchema.FormalParameterOption.Variadic
 
     def params(ps):
         return tuple((p.name, p.type_str, p.option == variadic) for p in ps)

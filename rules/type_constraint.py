@@ -89,14 +89,14 @@ def _spec(op: str, version: int):
     """What the schema of ``op`` at opset ``version`` says of its inputs' types: (formal inputs as (name, type
     variable), whether the last is variadic, type variable -> allowed type strings, type variable -> whether all
     the inputs it binds need one type); None when onnx has no such schema."""
-    import onnx
+    from convlint.core.onnx_parts import defs
 
     schema = schema_of(op, version)
     if schema is None:
         return None
     inputs = list(schema.inputs)
     formal = tuple((p.name, p.type_str) for p in inputs)
-    variadic = bool(inputs) and inputs[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+    variadic = bool(inputs) and inputs[-1].option == defs().OpSchema.FormalParameterOption.Variadic
     allowed = {c.type_param_str: frozenset(c.allowed_type_strs) for c in schema.type_constraints}
     one_type = {}
     for _, var in formal:

@@ -1,13 +1,39 @@
 """Small ONNX tensors read as numpy: the contents a shape function may fold (a ``Constant``'s value, the fill of a
-``ConstantOfShape``), never weights. Imports onnx, so only the ONNX paths import it.
+``ConstantOfShape``), never weights. The plain numeric types are read here, without importing the onnx package
+(see :mod:`convlint.core.onnx_parts`); others (bfloat16, float8, 4-bit, strings) by ``onnx.numpy_helper``.
 """
 
 from __future__ import annotations
 
-import onnx
-from onnx import numpy_helper
+import numpy as np
+
+from convlint.core.onnx_parts import package
 
 MAX_FOLD_ELEMENTS = 4096  # larger tensors are weights, not shape data: never read
+EXTERNAL = 1  # TensorProto.EXTERNAL
+
+# ONNX element type -> (numpy dtype, the typed field holding the values when there is no raw_data)
+_PLAIN = {1: ("float32", "float_data"), 2: ("uint8", "int32_data"), 3: ("int8", "int32_data"),
+          4: ("uint16", "int32_data"), 5: ("int16", "int32_data"), 6: ("int32", "int32_data"),
+          7: ("int64", "int64_data"), 9: ("bool", "int32_data"), 10: ("float16", "int32_data"),
+          11: ("float64", "double_data"), 12: ("uint32", "uint64_data"), 13: ("uint64", "uint64_data")}
+
+
+def to_array(tensor):
+    """``onnx.numpy_helper.to_array`` for a tensor stored in the model: the plain numeric types read directly,
+    the rest by onnx itself."""
+    plain = _PLAIN.get(tensor.data_type)
+    if plain is None or tensor.data_location == EXTERNAL:
+        return package().numpy_helper.to_array(tensor)
+    name, field = plain
+    dtype = np.dtype(name)
+    shape = tuple(tensor.dims)
+    if tensor.HasField("raw_data"):
+        return np.frombuffer(tensor.raw_data, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+    values = getattr(tensor, field)
+    if name == "float16":  # stored as the bits, in int32_data
+        return np.array(values, dtype=np.uint16).view(np.float16).reshape(shape)
+    return np.array(values, dtype=dtype).reshape(shape)
 
 
 def constant_array(tensor):
@@ -15,9 +41,9 @@ def constant_array(tensor):
     n = 1
     for d in tensor.dims:
         n *= max(int(d), 0)
-    if n > MAX_FOLD_ELEMENTS or tensor.data_location == onnx.TensorProto.EXTERNAL:
+    if n > MAX_FOLD_ELEMENTS or tensor.data_location == EXTERNAL:
         return None
     try:
-        return numpy_helper.to_array(tensor)
+        return to_array(tensor)
     except Exception:
         return None

@@ -12,19 +12,19 @@ from __future__ import annotations
 import functools
 import os
 
-import onnx
 from google.protobuf.message import DecodeError
 
 from convlint.core.errors import InputError
 from convlint.core.ir import text
+from convlint.core.onnx_parts import defs, package, proto
 from convlint.core.words import first_line
 
 _PROTOBUF_LIMIT = 2**31
 
-_A = onnx.AttributeProto
+_A = proto().AttributeProto
 
 
-def read_model(path: str) -> onnx.ModelProto:
+def read_model(path: str):
     """Read and parse ``path``; anything that is not a usable ONNX model raises :class:`InputError` with one line."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
@@ -46,7 +46,7 @@ def read_model(path: str) -> onnx.ModelProto:
         raise InputError(f"{path}: is a Python pickle, not an ONNX model; convlint does not unpickle files")
     if _looks_like_text(data):
         return _parse_text(path, data)
-    model = onnx.ModelProto()
+    model = proto().ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
@@ -65,13 +65,13 @@ def _looks_like_text(data: bytes) -> bool:
     return all(c.isprintable() or c in "\r\n\t" for c in text)
 
 
-def _parse_text(path: str, data: bytes) -> onnx.ModelProto:
+def _parse_text(path: str, data: bytes):
     """ONNX's text format (``onnx.parser``) is accepted; any other text file is an error."""
     text = data.decode("utf-8", errors="replace")
     if not text.lstrip().startswith("<"):
         raise InputError(f"{path}: is a text file, not an ONNX model")
     try:
-        model = onnx.parser.parse_model(text)
+        model = package().parser.parse_model(text)
     except Exception as e:  # the parser raises its own error types
         _refuse_deep_nesting(path, e)
         raise InputError(f"{path}: ONNX text format does not parse: {first_line(e)}") from None
@@ -79,7 +79,7 @@ def _parse_text(path: str, data: bytes) -> onnx.ModelProto:
     return model
 
 
-def _require_model(path: str, model: onnx.ModelProto) -> None:
+def _require_model(path: str, model) -> None:
     if not model.HasField("graph") or (not model.opset_import and model.ir_version == 0):
         raise InputError(f"{path}: not an ONNX model (no graph or opset)")
     if not model.opset_import and model.ir_version >= 3:  # before IR version 3 there were no opset imports
@@ -92,7 +92,7 @@ def _refuse_deep_nesting(path: str, e: BaseException) -> None:
         raise InputError(f"{path}: the model nests subgraphs deeper than protobuf can parse") from None
 
 
-def check_tensors(model: onnx.ModelProto, path: str) -> None:
+def check_tensors(model, path: str) -> None:
     """Every tensor header must be sane, and nothing is opened to check it: dims are not negative, an embedded
     tensor holds at least the data its dims claim, and external data names an existing file, inside the model's
     folder, long enough for the bytes it claims."""
@@ -105,7 +105,7 @@ def check_tensors(model: onnx.ModelProto, path: str) -> None:
             if d < 0:
                 raise InputError(f"{where} has a negative dim {d} in its shape {tuple(tensor.dims)}")
             numel *= d
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        if tensor.data_location == proto().TensorProto.EXTERNAL:
             _check_external(tensor, base, where, sizes)
         elif numel > 2 * tensor.ByteSize() + 16:  # no element type takes less than half a byte
             raise InputError(f"{where} claims shape {tuple(tensor.dims)} but holds far less data than that; "
@@ -145,7 +145,7 @@ def _check_external(tensor, base: str, where: str, sizes: dict) -> None:
                          f"{offset + length} it claims")
 
 
-def _all_tensors(model: onnx.ModelProto):
+def _all_tensors(model):
     stack = [model.graph]
     while stack:
         g = stack.pop()
@@ -172,7 +172,7 @@ def _schema_attribute_types(op: str, domain: str, version):
     schema = None
     for args in ((op, version, domain), (op, domain)):
         try:
-            schema = onnx.defs.get_schema(*args)
+            schema = defs().get_schema(*args)
             break
         except Exception:  # no schema for that version, or an unknown op
             continue
@@ -185,7 +185,7 @@ def _schema_attribute_types(op: str, domain: str, version):
 def _attribute_types_in_history() -> dict:
     """(domain, op) -> name -> the types any version of the op declares for the attribute."""
     out = {}
-    for schema in onnx.defs.get_all_schemas_with_history():
+    for schema in defs().get_all_schemas_with_history():
         attrs = out.setdefault((schema.domain, schema.name), {})
         for name, a in schema.attributes.items():
             attrs.setdefault(name, set()).add(int(a.type))

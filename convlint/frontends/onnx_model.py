@@ -7,17 +7,15 @@ asks for their contents (the ``shape`` input of a ``Reshape``, say).
 
 from __future__ import annotations
 
-import onnx
-from onnx import numpy_helper
-
 from convlint.core import dims
 from convlint.core.dtypes import dtype_name
 from convlint.core.errors import UsageError
 from convlint.core.ir import Graph, Node, Origin, Value, text
-from convlint.core.onnx_tensors import MAX_FOLD_ELEMENTS
+from convlint.core.onnx_parts import proto
+from convlint.core.onnx_tensors import EXTERNAL, MAX_FOLD_ELEMENTS, to_array
 from convlint.frontends.onnx_file import check_attribute_types, check_tensors, read_model
 
-_A = onnx.AttributeProto
+_A = proto().AttributeProto
 
 
 def load(path: str, input_shapes=()) -> Graph:
@@ -27,7 +25,7 @@ def load(path: str, input_shapes=()) -> Graph:
     return load_proto(model, path, input_shapes)
 
 
-def load_proto(model: onnx.ModelProto, path: str, input_shapes=()) -> Graph:
+def load_proto(model, path: str, input_shapes=()) -> Graph:
     """A Graph for a model already in memory; ``path`` is the name findings give for it."""
     opset = {}
     for imp in model.opset_import:
@@ -64,7 +62,7 @@ def shape_of_type(type_proto, value_name: str):
 def _tensor_loader(tensor):
     def load():
         try:
-            arr = numpy_helper.to_array(tensor)
+            arr = to_array(tensor)
         except Exception:
             return None
         return arr if arr.size <= MAX_FOLD_ELEMENTS else None
@@ -78,7 +76,7 @@ def tensor_value(tensor, name: str = None) -> Value:
     numel = 1
     for d in shape:
         numel = numel * d if d is not None else MAX_FOLD_ELEMENTS + 1
-    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+    if tensor.data_location == EXTERNAL:
         v.external = True
     elif numel <= MAX_FOLD_ELEMENTS:
         v.set_loader(_tensor_loader(tensor))
@@ -93,12 +91,12 @@ class GraphBuilder:
         self.opset = opset
         self.embedded = {}  # initializer Value -> TensorProto, for those whose bytes are in the file
 
-    def build(self, gp: onnx.GraphProto, parent: Graph = None, owner: Node = None) -> Graph:
+    def build(self, gp, parent: Graph = None, owner: Node = None) -> Graph:
         g = Graph(opset=self.opset, file=self.path, parent=parent, owner=owner)
         scope = g.values
         for t in gp.initializer:
             scope[t.name] = tensor_value(t)
-            if t.data_location != onnx.TensorProto.EXTERNAL:
+            if t.data_location != EXTERNAL:
                 self.embedded[scope[t.name]] = t
         for sp in gp.sparse_initializer:
             shape = tuple(int(d) if d >= 0 else None for d in sp.dims)

@@ -6,15 +6,13 @@ same expressions; dims onnx invents (``unk__3``) come back unknown.
 
 from __future__ import annotations
 
-import onnx
-from onnx import numpy_helper
-
 from convlint.core.dtypes import dtype_name, onnx_elem_type
+from convlint.core.onnx_parts import defs, package, proto
 from convlint.shapes.base import Out
 
 
-def _type_proto(value, names: dict) -> onnx.TypeProto:
-    tp = onnx.TypeProto()
+def _type_proto(value, names: dict):
+    tp = proto().TypeProto()
     tt = tp.tensor_type
     tt.elem_type = onnx_elem_type(value.dtype)
     if value.shape is not None:
@@ -31,7 +29,7 @@ def _type_proto(value, names: dict) -> onnx.TypeProto:
     return tp
 
 
-def _proto_of(node) -> onnx.NodeProto:
+def _proto_of(node, onnx):
     if node.proto is not None:
         return node.proto
     return onnx.helper.make_node(node.op, [v.name if v is not None else "" for v in node.inputs],
@@ -42,9 +40,10 @@ def infer(node, opset: dict, ir_version) -> list:
     """Output shapes by onnx's inference for ``node``; unknown outputs where it cannot tell. Never raises."""
     unknown = [Out() for _ in node.outputs]
     try:
-        schema = onnx.defs.get_schema(node.op, opset.get(node.domain, opset.get("", 21)), node.domain)
+        schema = defs().get_schema(node.op, opset.get(node.domain, opset.get("", 21)), node.domain)
     except Exception:
         return unknown
+    onnx = package()  # its shape inference, helper and numpy_helper
     names: dict = {}
     types, data = {}, {}
     for v in node.inputs:
@@ -54,12 +53,12 @@ def infer(node, opset: dict, ir_version) -> list:
         arr = v.data
         if arr is not None and arr.dtype != object:
             try:
-                data[v.name] = numpy_helper.from_array(arr, v.name)
+                data[v.name] = onnx.numpy_helper.from_array(arr, v.name)
             except Exception:
                 pass
     opsets = [onnx.helper.make_opsetid(d, ver) for d, ver in opset.items()]
     try:
-        result = onnx.shape_inference.infer_node_outputs(schema, _proto_of(node), types, data, opset_imports=opsets,
+        result = onnx.shape_inference.infer_node_outputs(schema, _proto_of(node, onnx), types, data, opset_imports=opsets,
                                                          ir_version=ir_version or onnx.IR_VERSION)
     except Exception:
         return unknown
