@@ -23,11 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from convlint.core import dims
 from convlint.core.dtypes import onnx_elem_type
+from convlint.core.onnx_parts import defs, package, proto
+from convlint.verify import protos
 from convlint.verify import witness as witness_mod
 from convlint.verify.verdict import Witness
 
@@ -42,7 +42,7 @@ class Unverifiable(Exception):
 
 @dataclass
 class Replay:
-    model: onnx.ModelProto
+    model: object  # onnx.ModelProto
     feeds: dict  # graph input name -> numpy array
     witness: Witness
     layers: int = 1  # nodes in the model
@@ -118,7 +118,7 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
             initializers.append(_data_tensor(v, values))
         elif role == TENSOR:
             t = tensors[id(v)]
-            budget.spend(tuple(t.dims) if isinstance(t, onnx.TensorProto) else np.shape(t), f"tensor {v.name!r}")
+            budget.spend(tuple(t.dims) if isinstance(t, proto().TensorProto) else np.shape(t), f"tensor {v.name!r}")
             initializers.append(_named_tensor(t, v.name))
         else:
             shape = tuple(witness_mod.evaluate(d, values) for d in shapes[v])
@@ -129,19 +129,16 @@ def build(node, graph, together=(), undefined=(), upstream=None, shapes_for=None
             if v.range is not None:
                 array = in_range(array, v.range, values)
             if role == RANDOM or array.dtype.name in _FED_AS_TENSORS:
-                initializers.append(numpy_helper.from_array(array, v.name))
+                initializers.append(protos.tensor(array, v.name))
             elif v.name not in feeds:
                 feeds[v.name] = array
-                inputs.append(helper.make_tensor_value_info(v.name, onnx_elem_type(array.dtype.name), shape))
+                inputs.append(protos.value_info(v.name, onnx_elem_type(array.dtype.name), shape))
                 witness_inputs[v.name] = shape
 
     outs = [_output(o.name, (types_for or {}).get(o.name)) for n in nodes for o in n.outputs
             if o.name and not o.name.startswith("<")]
-    protos = [_node_proto(n, schema) for n, schema in zip(nodes, schemas)]
-    graph_proto = helper.make_graph(protos, "replay", inputs, outs, initializers)
-    imports = [helper.make_opsetid(d, ver) for d, ver in opset.items() if ver is not None]
-    model = helper.make_model(graph_proto, opset_imports=imports, producer_name="convlint-verify")
-    model.ir_version = max(root.ir_version or 0, 4, _min_ir_version(imports))
+    written = [_node_proto(n, schema) for n, schema in zip(nodes, schemas)]
+    model = protos.model(written, inputs, outs, initializers, opset, root.ir_version)
     shown = {s.name: values[s] for s in _appearance(shapes, values) if s not in fresh}
     return Replay(model, feeds, Witness(witness_inputs, shown), len(nodes))
 
@@ -162,11 +159,11 @@ def _free(node) -> list:
     return out
 
 
-def _output(name: str, dtype) -> onnx.ValueInfoProto:
+def _output(name: str, dtype):
     """A replay's output, undeclared unless the model's declaration of its element type is what is replayed."""
     if dtype is None:
-        return onnx.ValueInfoProto(name=name)
-    return helper.make_tensor_value_info(name, onnx_elem_type(dtype), None)
+        return proto().ValueInfoProto(name=name)
+    return protos.value_info(name, onnx_elem_type(dtype))
 
 
 def _schema(node, opset: dict):
@@ -181,11 +178,11 @@ def _schema(node, opset: dict):
         raise Unverifiable(f"{node.op} runs subgraphs, which a one-node replay cannot isolate")
     version = opset.get(domain, opset.get("ai.onnx") if domain == "" else None)
     try:
-        schema = onnx.defs.get_schema(node.op, version or DEFAULT_OPSET, domain)
+        schema = defs().get_schema(node.op, version or DEFAULT_OPSET, domain)
     except Exception:
         family = domain or "ONNX"
         raise Unverifiable(f"{node.op} is not an operator of {family} opset {version}") from None
-    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    single = defs().OpSchema.FormalParameterOption.Single
     missing = [p.name for i, p in enumerate(schema.inputs) if p.option == single and node.input(i) is None]
     if missing:  # a PyTorch layer that was never called, or never built: no input to replay it on
         raise Unverifiable(f"the layer has no input {', '.join(missing)} here (it was not called), so there is "
@@ -266,23 +263,23 @@ def _data_tensor(v, values):
         if any(d is None for d in flat):
             raise Unverifiable(f"the contents of {v.name!r} are not known")
         data = np.array(flat, dtype=np.dtype(v.dtype or "int64")).reshape(data.shape)
-    return numpy_helper.from_array(data, v.name)
+    return protos.tensor(data, v.name)
 
 
 def _named_tensor(t, name):
-    if isinstance(t, onnx.TensorProto):
-        if t.data_location == onnx.TensorProto.EXTERNAL:
+    if isinstance(t, proto().TensorProto):
+        if t.data_location == proto().TensorProto.EXTERNAL:
             raise Unverifiable(f"tensor {name!r} lives in external data, which convlint does not read")
         if t.name == name:
             return t
-        copy = onnx.TensorProto()
+        copy = proto().TensorProto()
         copy.CopyFrom(t)
         copy.name = name
         return copy
-    return numpy_helper.from_array(np.asarray(t), name)
+    return protos.tensor(t, name)
 
 
-def _node_proto(node, schema) -> onnx.NodeProto:
+def _node_proto(node, schema):
     """The node as written in the model, or written from its op and attrs (those the operator defines)."""
     if node.proto is not None:
         return node.proto
@@ -290,8 +287,8 @@ def _node_proto(node, schema) -> onnx.NodeProto:
     for key, value in node.attrs.items():
         if key not in schema.attributes or value is None:
             continue
-        if isinstance(value, onnx.AttributeProto):
-            attrs[key] = helper.get_attribute_value(value)
+        if isinstance(value, proto().AttributeProto):
+            attrs[key] = package().helper.get_attribute_value(value)
         elif isinstance(value, bool):
             attrs[key] = int(value)
         elif isinstance(value, tuple):
@@ -299,12 +296,5 @@ def _node_proto(node, schema) -> onnx.NodeProto:
         else:
             attrs[key] = value
     outputs = [o.name if o.name and not o.name.startswith("<") else "" for o in node.outputs]
-    return helper.make_node(node.op, [v.name if v is not None else "" for v in node.inputs], outputs,
+    return package().helper.make_node(node.op, [v.name if v is not None else "" for v in node.inputs], outputs,
                             name=node.name, domain=node.domain or None, **attrs)
-
-
-def _min_ir_version(imports) -> int:
-    try:
-        return helper.find_min_ir_version_for(imports)
-    except Exception:
-        return 4

@@ -24,8 +24,8 @@ import threading
 import time
 from typing import NamedTuple
 
-import onnx
-from onnx import helper
+from convlint.core.onnx_parts import proto
+from convlint.verify import protos
 
 TIMEOUT = 10.0  # seconds per run
 
@@ -74,7 +74,7 @@ class Runner:
         self._watchdog = _Watchdog()
         self._capture = _Capture()
 
-    def run(self, model: onnx.ModelProto, feeds: dict, optimized: bool = False) -> Outcome:
+    def run(self, model, feeds: dict, optimized: bool = False) -> Outcome:
         """Run ``model`` on ``feeds``; ``optimized`` runs it with onnxruntime's default graph optimizations, as a
         deployment does, for a question about the values it returns (constant folding decides whether a float16
         infinity exists at all)."""
@@ -111,10 +111,10 @@ class Runner:
         opsets = tuple(sorted((o.domain, o.version) for o in model.opset_import))
         key = (model.ir_version, opsets)
         if key not in self._loads:
-            x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
-            graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "control", [x],
-                                      [onnx.ValueInfoProto(name="y")])
-            control = helper.make_model(graph, opset_imports=list(model.opset_import))
+            identity = proto().NodeProto(op_type="Identity", input=["x"], output=["y"])
+            control = protos.model([identity], [protos.value_info("x", proto().TensorProto.FLOAT, [1])],
+                                   [proto().ValueInfoProto(name="y")], [], {}, model.ir_version)
+            control.opset_import.extend(model.opset_import)
             control.ir_version = model.ir_version
             try:
                 _session(self.ort, control, self.options)
