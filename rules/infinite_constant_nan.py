@@ -108,8 +108,14 @@ def _masks(v, depth: int = _DEPTH, path=(), aligned=True):
         for i in p.inputs:
             yield from _masks(i, depth - 1, (p,) + path, aligned)
     elif p.op == "Where":
-        for i in p.inputs[1:]:
-            yield from _masks(i, depth - 1, (p,) + path, aligned)
+        # a branch reaches the softmax everywhere only when the condition is a constant that always picks it; a
+        # computed condition (GPT-2's causal mask: Where(mask, scores, -inf)) picks the scores on some of each row
+        condition = p.input(0)
+        data = condition.data if condition is not None else None
+        if data is not None and getattr(data, "dtype", None) is not None and data.dtype.kind == "b" and data.size:
+            for i, taken in ((p.input(1), data.all()), (p.input(2), not data.any())):
+                if taken:
+                    yield from _masks(i, depth - 1, (p,) + path, aligned)
     elif p.op in _SHAPING:
         yield from _masks(p.input(0), depth - 1, (p,) + path, aligned and p.op in ("Identity", "Cast"))
 

@@ -112,3 +112,71 @@ def test_a_causal_mask_at_minus_inf_is_intentional(tmp_path):
     path = tmp_path / "causal.onnx"
     onnx.save(model, str(path))
     assert _findings(path) == []
+
+
+def _where_softmax(condition):
+    """``Softmax(Where(condition, scores, -inf))``, as GPT-2's export masks its attention scores; ``condition`` is
+    a bool constant, or None for one the model computes (a causal mask built from the sequence length)."""
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 4, 4])
+    probs = helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)
+    inits = [numpy_helper.from_array(np.array(-np.inf, np.float32), "minus_inf")]
+    nodes = [helper.make_node("Where", ["keep", "scores", "minus_inf"], ["masked"], name="where"),
+             helper.make_node("Softmax", ["masked"], ["probs"], name="softmax", axis=-1)]
+    if condition is None:  # keep = the lower triangle of the scores' size: Trilu on ones of Shape(scores)
+        nodes[:0] = [helper.make_node("Shape", ["scores"], ["size"], start=1),
+                     helper.make_node("ConstantOfShape", ["size"], ["ones"],
+                                      value=numpy_helper.from_array(np.array([1], np.bool_))),
+                     helper.make_node("Cast", ["ones"], ["ones_i"], to=TensorProto.INT32),
+                     helper.make_node("Trilu", ["ones_i"], ["lower"], upper=0),
+                     helper.make_node("Cast", ["lower"], ["keep"], to=TensorProto.BOOL)]
+    else:
+        inits.append(numpy_helper.from_array(condition, "keep"))
+    graph = helper.make_graph(nodes, "g", [scores], [probs], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("condition, nan", [(None, False), (np.tril(np.ones((4, 4), np.bool_)), False),
+                                            (np.zeros((4, 4), np.bool_), True)],
+                         ids=["computed-causal", "constant-causal", "constant-all-false"])
+def test_a_where_mask_makes_nan_only_where_its_condition_always_picks_minus_inf(condition, nan, tmp_path):
+    # GPT-2's TorchScript export masks its scores with Where(causal_mask, scores, -inf): a computed condition keeps
+    # part of every row, and convlint cannot know which, so it says nothing (it said "every row" before); a constant
+    # condition that is False throughout sends -inf to every row
+    model = _where_softmax(condition)
+    out = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"scores": np.zeros((1, 4, 4), np.float32)})[0]
+    assert np.isnan(out).all() == nan and (nan or np.isfinite(out).all())
+    path = tmp_path / "where.onnx"
+    onnx.save(model, str(path))
+    found = _findings(path)
+    assert [f.rule for f in found] == (["CL806"] if nan else [])
+    if nan:
+        assert found[0].verification.status == "confirmed"
+
+
+def test_a_transformers_gpt2_export_is_silent(tmp_path):
+    # the TorchScript export of transformers' GPT-2 masks its attention with Where(causal mask, scores, -inf) in
+    # every layer: onnxruntime returns numbers, and convlint says nothing of it
+    transformers = pytest.importorskip("transformers")
+
+    class LastHidden(nn.Module):
+        def __init__(self):
+            super().__init__()
+            config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100, use_cache=False)
+            self.model = transformers.GPT2Model(config)
+
+        def forward(self, ids):
+            return self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+
+    torch.manual_seed(0)
+    path = str(tmp_path / "gpt2.onnx")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LastHidden().eval(), (torch.randint(0, 100, (1, 8)),), path, input_names=["ids"],
+                          dynamic_axes={"ids": {0: "N", 1: "T"}}, opset_version=17, dynamo=False)
+    model = onnx.load(path)
+    assert any(n.op_type == "Where" for n in model.graph.node)
+    out = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"ids": np.arange(12, dtype=np.int64).reshape(2, 6)})[0]
+    assert np.isfinite(out).all()
+    assert [f.rule for f in _findings(path)] == []
