@@ -16,6 +16,10 @@ the imports, reading the file, everything); and the call alone, loading the file
 apart): wall time, and the process's cpu time, which other load on the machine disturbs less. Peak memory is the
 process's peak RSS (``VmHWM``); ``Δ`` is how much of it came after the imports.
 
+Real exports (``exports.py``: ResNet-50, BERT-base, GPT-2 built from transformers' configuration classes with random
+weights, exported once into the same folder) are timed beside the generated models when torch and transformers are
+installed (``--exports`` picks them; ``--smoke`` leaves them out).
+
 The start-up rows (``--startup``, on by default) time what a pre-commit hook pays per process: ``convlint`` on
 the bundled one-layer ONNX model with one error, verified in onnxruntime, against a process that only runs
 ``import onnx``; and ``convlint`` on the one-layer PyTorch fixture against ``import torch`` (when torch is there).
@@ -75,6 +79,33 @@ class Case:
     def weight_bytes(self) -> int:
         if self.data:
             return os.path.getsize(self.data)
+        return os.path.getsize(self.path)
+
+
+class Export:
+    """A real architecture exported to ONNX (``exports.py``): timed like a generated model, left out of the
+    growth-per-node figures."""
+
+    external, data, width = False, None, None
+
+    def __init__(self, label: str, out: str):
+        self.label, self.nodes = label, 0
+        self.path = os.path.join(out, f"{label}.onnx")
+
+    def ensure(self) -> None:
+        sys.path.insert(0, HERE)
+        import exports  # not at the top, like models
+        import models
+
+        exports.write(self.label, self.path)
+        self.nodes = models.node_count(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def weight_bytes(self) -> int:
         return os.path.getsize(self.path)
 
 
@@ -221,6 +252,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: convlint,onnx,ort")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="where the models are kept (bench/out)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per measurement before it is abandoned")
+    ap.add_argument("--exports", help="comma-separated real exports to time too (resnet50,bert-base,gpt2; default: "
+                                      "all three when torch and transformers are installed, none with --smoke)")
     ap.add_argument("--no-startup", dest="startup", action="store_false",
                     help="leave out the start-up rows (a one-layer model's whole process against an import)")
     ap.add_argument("--child", nargs=2, metavar=("TOOL", "PATH"), help=argparse.SUPPRESS)
@@ -240,7 +273,7 @@ def main(argv=None) -> int:
         ap.error(f"--tools must include convlint and name only {', '.join(TOOLS)}")
     repeat = args.repeat or (1 if args.smoke else 5)
     os.makedirs(args.out, exist_ok=True)
-    todo = cases(sizes, external, args.out)
+    todo = cases(sizes, external, args.out) + [Export(name, args.out) for name in _exports(args)]
     for case in todo:
         t = time.perf_counter()
         case.ensure()
@@ -270,6 +303,24 @@ def main(argv=None) -> int:
         print(f"FAIL: convlint did not finish on {', '.join(f for f in failed if f.endswith('convlint'))}")
         return 1
     return 1 if opened else 0
+
+
+def _exports(args) -> list:
+    sys.path.insert(0, HERE)
+    import exports
+
+    if args.exports is not None:
+        names = [n.strip() for n in args.exports.split(",") if n.strip()]
+        unknown = [n for n in names if n not in exports.EXPORTS]
+        if unknown:
+            raise SystemExit(f"unknown export {', '.join(unknown)}; choose from {', '.join(exports.EXPORTS)}")
+        return names
+    if args.smoke:
+        return []
+    import importlib.util
+
+    have = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
+    return list(exports.EXPORTS) if have else []
 
 
 def report(todo, tools, runs, repeat, load) -> str:
@@ -311,7 +362,7 @@ def report(todo, tools, runs, repeat, load) -> str:
                 else:
                     parts.append(f"/{t} n/a")
             lines.append(f"{case.name:>14}: " + "; ".join(parts))
-    embedded = [c for c in todo if not c.external]
+    embedded = [c for c in todo if isinstance(c, Case) and not c.external]
     if len(embedded) > 1:
         first = embedded[0]
         lines += ["", f"cpu time per node, and relative to {first.label} (1.00 = linear growth):"]
