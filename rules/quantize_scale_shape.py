@@ -115,21 +115,22 @@ class QuantizeScaleShape(Rule):
             hint = f"give {dims.pretty(channels)} {kind}s (one per output channel), or one"
         else:
             columns, batch = x.shape[-1], tuple(x.shape[:-2])
-            if not batch:
-                if len(shape) == 1 and compare.equal(shape[0], columns) is not False:
-                    return
-                accepted = f"one, or one per column ({dims.pretty(columns)}) in a 1-D tensor"
-                hint = f"give {dims.pretty(columns)} {kind}s (one per column), or one"
-            else:
-                wanted = batch + (1, columns)
-                if len(shape) == len(wanted) and all(compare.equal(a, b) is not False for a, b in zip(shape, wanted)):
-                    return
+            wanted = batch + (1, columns)
+            if len(shape) == len(wanted) and all(compare.equal(a, b) is not False for a, b in zip(shape, wanted)):
+                return
+            if not batch and len(shape) == 1 and compare.equal(shape[0], columns) is not False:
+                return
+            if batch:
                 accepted = (f"one, or one per column of each of its matrices, shaped {dims.pretty_shape(wanted)} "
                             f"(a 1-D tensor only when {role} is 2-D)")
                 hint = f"give the {kind} the shape {dims.pretty_shape(wanted)}, or one for the whole {role}"
+            else:
+                accepted = (f"one, or one per column ({dims.pretty(columns)}), as a 1-D tensor or shaped "
+                            f"{dims.pretty_shape(wanted)}")
+                hint = f"give {dims.pretty(columns)} {kind}s (one per column), or one"
         about = f" {named(x)}" if x is not None else ""
         yield self.finding(node, f"{layer(node)} has {kind} {named(param)} for its {role}{about}, but onnxruntime "
-                                 f"takes {accepted}{_SPEC_ALLOWS.get((node.op, role, kind), '')}", hint)
+                                 f"takes {accepted}{_SPEC_ALLOWS.get((node.op, role), '')}", hint)
 
     def _check_quantize_linear(self, node):
         x, scale, zero = node.input(0), node.input(1), node.input(2)
@@ -156,13 +157,12 @@ class QuantizeScaleShape(Rule):
                                f"for")
 
 
-# where onnxruntime takes less than the ONNX spec allows
+# where onnxruntime takes less than the ONNX spec allows: (op, role) -> what the message adds
+_PER_ROW = " (the ONNX spec allows one per row; onnxruntime does not)"
 _SPEC_ALLOWS = {
-    ("QLinearMatMul", "input a", "scale"): " (the ONNX spec allows one per row; onnxruntime does not)",
-    ("QLinearMatMul", "input a", "zero point"): " (the ONNX spec allows one per row; onnxruntime does not)",
-    ("MatMulInteger", "input a", "zero point"): " (the ONNX spec allows one per row; onnxruntime does not)",
-    ("ConvInteger", "weight", "zero point"): " (the ONNX spec allows one per output channel; onnxruntime's "
-                                             "ConvInteger does not)",
+    ("QLinearMatMul", "input a"): _PER_ROW,
+    ("MatMulInteger", "input a"): _PER_ROW,
+    ("ConvInteger", "weight"): " (the ONNX spec allows one per output channel; onnxruntime's ConvInteger does not)",
 }
 
 

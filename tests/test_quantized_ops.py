@@ -231,3 +231,24 @@ def test_the_shape_rules_read_the_quantized_ops(text, found, tmp_path):
     assert (f.rule, f.severity) == found[:2] and found[2] in f.message
     if f.severity == "error":
         assert f.verification.status == "confirmed"
+
+
+@pytest.mark.parametrize("shape, accepted", [((), True), ((1,), True), ((10,), True), ((1, 10), True),
+                                             ((9,), False), ((10, 1), False), ((2, 10), False)])
+def test_the_forms_a_2d_b_takes_are_onnxruntimes(shape, accepted, tmp_path):
+    """Per-column parameters of a 2-D ``b``: 1-D, or shaped (1, N), as onnxruntime takes them; anything else it
+    refuses, and so does convlint."""
+    from convlint.examples import model_from_text
+
+    text = _QLINEAR_MATMUL.format(k=128).replace("float b_scale", f"float{list(shape) if shape else ''} b_scale")
+    model = model_from_text(text)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        session.run(None, {"a": np.zeros((2, 128), np.uint8)})
+        ran = True
+    except Exception:
+        ran = False
+    assert ran == accepted
+    found = [f for f in lint_saved(model, tmp_path).findings if f.rule == "CL802"]
+    assert [f.severity for f in found] == ([] if accepted else ["error"])
+    assert all(f.verification.status == "confirmed" for f in found)
