@@ -41,9 +41,15 @@ def matmul_operands(node):
     return node.input(0), node.input(3 if node.op == "QLinearMatMul" else 1)
 
 
+def matmul_shapes(node):
+    """The shapes of :func:`matmul_operands` (None where an operand or its shape is unknown)."""
+    return tuple(v.shape if v is not None else None for v in matmul_operands(node))
+
+
 def inner_dims(node):
-    """The two dims a Gemm or MatMul contracts, (A's, B's); None when a rank is unknown or unfit."""
-    a, b = (v.shape if v is not None else None for v in matmul_operands(node))
+    """The two dims a Gemm or a MatMul (plain or quantized) contracts, (A's, B's); None when a rank is unknown or
+    unfit."""
+    a, b = matmul_shapes(node)
     if not a or not b:
         return None
     if node.op == "Gemm":
@@ -86,7 +92,7 @@ def node_atoms(node, opset: int = 0):
         if inner is not None and not same(*inner) and None not in inner:
             atoms.append(cond.eq(*inner))
             involved += list(inner)
-        a, b = (v.shape if v is not None else None for v in matmul_operands(node))
+        a, b = matmul_shapes(node)
         if node.op != "Gemm" and a is not None and b is not None and len(a) >= 3 and len(b) >= 3:
             more, _, dims_ = broadcast_atoms([a[:-2], b[:-2]])
             atoms += more

@@ -2,7 +2,7 @@ from convlint.core import dims
 from convlint.examples import TorchExample
 from convlint.rule import Rule
 
-from ._constraints import MATMUL_OPS, matmul_operands
+from ._constraints import MATMUL_OPS, matmul_operands, matmul_shapes
 from ._sizes import broadcast_verdict, condition_clause, judged, layer, named
 
 
@@ -57,7 +57,7 @@ class MatmulBatchBroadcast(Rule):
 
     def check(self, node, ctx):
         x, y = matmul_operands(node)
-        a, b = (v.shape if v is not None else None for v in (x, y))
+        a, b = matmul_shapes(node)
         if a is None or b is None or len(a) < 3 or len(b) < 3:
             return
         verdict, axes = broadcast_verdict([a[:-2], b[:-2]])

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from convlint.core.dtypes import _NAMES, dtype_name, onnx_elem_type
-from convlint.core.onnx_tensors import to_array
+from convlint.core.onnx_tensors import EXTERNAL, PLAIN_DTYPES, to_array
 from convlint.verify import protos
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,6 +57,12 @@ def test_plain_tensors_read_as_numpy_helper_reads_them(dtype, shape):
         assert (got.dtype, got.shape) == (want.dtype, want.shape) and np.array_equal(got, want, equal_nan=True)
     written = protos.tensor(a, "t")  # as a replay writes it
     assert written.SerializeToString() == raw.SerializeToString()
+
+
+def test_the_constants_kept_without_onnx_are_onnxs():
+    assert EXTERNAL == TensorProto.EXTERNAL
+    assert PLAIN_DTYPES == {"float32", "uint8", "int8", "uint16", "int16", "int32", "int64", "bool", "float16",
+                            "float64", "uint32", "uint64"}
 
 
 def test_other_tensors_go_to_numpy_helper():

@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from convlint.core.errors import InputError
 from convlint.core.ir import text
 from convlint.core.onnx_parts import defs, package, proto
+from convlint.core.onnx_tensors import EXTERNAL
 from convlint.core.words import first_line
 
 _PROTOBUF_LIMIT = 2**31
@@ -105,7 +106,7 @@ def check_tensors(model, path: str) -> None:
             if d < 0:
                 raise InputError(f"{where} has a negative dim {d} in its shape {tuple(tensor.dims)}")
             numel *= d
-        if tensor.data_location == proto().TensorProto.EXTERNAL:
+        if tensor.data_location == EXTERNAL:
             _check_external(tensor, base, where, sizes)
         elif numel > 2 * tensor.ByteSize() + 16:  # no element type takes less than half a byte
             raise InputError(f"{where} claims shape {tuple(tensor.dims)} but holds far less data than that; "

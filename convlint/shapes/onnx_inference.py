@@ -58,8 +58,8 @@ def infer(node, opset: dict, ir_version) -> list:
                 pass
     opsets = [onnx.helper.make_opsetid(d, ver) for d, ver in opset.items()]
     try:
-        result = onnx.shape_inference.infer_node_outputs(schema, _proto_of(node, onnx), types, data, opset_imports=opsets,
-                                                         ir_version=ir_version or onnx.IR_VERSION)
+        result = onnx.shape_inference.infer_node_outputs(schema, _proto_of(node, onnx), types, data,
+                                                         opset_imports=opsets, ir_version=ir_version or onnx.IR_VERSION)
     except Exception:
         return unknown
     outs = []

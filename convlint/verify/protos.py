@@ -8,13 +8,12 @@ import numpy as np
 
 from convlint.core.dtypes import onnx_elem_type
 from convlint.core.onnx_parts import package, proto
+from convlint.core.onnx_tensors import PLAIN_DTYPES
 
 # ai.onnx opset -> the lowest IR version that carries it (onnx's VERSION_TABLE, tests/test_onnx_parts.py holds them
 # equal): the first opset of each IR version
 _IR_OF_OPSET = ((28, 14), (25, 13), (24, 12), (23, 11), (21, 10), (19, 9), (15, 8), (12, 7), (11, 6), (10, 5),
                 (9, 4), (1, 3))
-_RAW = ("float32", "uint8", "int8", "uint16", "int16", "int32", "int64", "bool", "float16", "float64", "uint32",
-        "uint64")
 
 
 def value_info(name: str, elem_type: int, shape=None):
@@ -37,7 +36,7 @@ def value_info(name: str, elem_type: int, shape=None):
 def tensor(array, name: str):
     """``numpy_helper.from_array``: the plain numeric types as little-endian raw data, the others by onnx."""
     array = np.asarray(array)
-    if array.dtype.name not in _RAW:
+    if array.dtype.name not in PLAIN_DTYPES:
         return package().numpy_helper.from_array(array, name)
     t = proto().TensorProto(name=name, data_type=onnx_elem_type(array.dtype.name))
     t.dims.extend(array.shape)

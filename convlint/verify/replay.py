@@ -27,6 +27,7 @@ import numpy as np
 from convlint.core import dims
 from convlint.core.dtypes import onnx_elem_type
 from convlint.core.onnx_parts import defs, package, proto
+from convlint.core.onnx_tensors import EXTERNAL
 from convlint.verify import protos
 from convlint.verify import witness as witness_mod
 from convlint.verify.verdict import Witness
@@ -268,7 +269,7 @@ def _data_tensor(v, values):
 
 def _named_tensor(t, name):
     if isinstance(t, proto().TensorProto):
-        if t.data_location == proto().TensorProto.EXTERNAL:
+        if t.data_location == EXTERNAL:
             raise Unverifiable(f"tensor {name!r} lives in external data, which convlint does not read")
         if t.name == name:
             return t
@@ -296,5 +297,5 @@ def _node_proto(node, schema):
         else:
             attrs[key] = value
     outputs = [o.name if o.name and not o.name.startswith("<") else "" for o in node.outputs]
-    return package().helper.make_node(node.op, [v.name if v is not None else "" for v in node.inputs], outputs,
-                            name=node.name, domain=node.domain or None, **attrs)
+    inputs = [v.name if v is not None else "" for v in node.inputs]
+    return package().helper.make_node(node.op, inputs, outputs, name=node.name, domain=node.domain or None, **attrs)

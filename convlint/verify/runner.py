@@ -113,9 +113,8 @@ class Runner:
         if key not in self._loads:
             identity = proto().NodeProto(op_type="Identity", input=["x"], output=["y"])
             control = protos.model([identity], [protos.value_info("x", proto().TensorProto.FLOAT, [1])],
-                                   [proto().ValueInfoProto(name="y")], [], {}, model.ir_version)
-            control.opset_import.extend(model.opset_import)
-            control.ir_version = model.ir_version
+                                   [proto().ValueInfoProto(name="y")], [], dict(opsets), model.ir_version)
+            control.ir_version = model.ir_version  # exactly the model's: is that what onnxruntime refuses?
             try:
                 _session(self.ort, control, self.options)
                 self._loads[key] = None
