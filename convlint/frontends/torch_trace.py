@@ -46,6 +46,7 @@ from convlint.core.words import display_path, first_line
 from convlint.shapes import SHAPE_FUNCTIONS
 from convlint.shapes.propagate import Propagation
 from convlint.frontends import torch_modules, torch_ops, torch_values
+from convlint.frontends.torch_reuse import BlockReuse
 from convlint.frontends.torch_sources import (CONVLINT_DIR, code_at, decides, guard_clause, guard_site,
                                                innermost_user_frame, is_limitation, is_user_file, raised_by_torch_nn,
                                                user_frame)
@@ -166,6 +167,7 @@ class Tracer:
         self.shapes = Propagation(graph)  # the context of the shape functions that compute a refused call's output
         self._call_guards = 0  # how many guards torch had taken when the call being recorded began
         self._replacements = self._guards = 0
+        self.reuse = BlockReuse(self, model)  # copies the trace of a block for the blocks like it
 
     # -- running --------------------------------------------------------------------------------------------------
 
@@ -313,7 +315,10 @@ class Tracer:
     def name(self, base: str) -> str:
         self.names[base] += 1
         n = self.names[base]
-        return base if n == 1 else f"{base}#{n}"
+        name = base if n == 1 else f"{base}#{n}"
+        if self.reuse.names_log is not None:
+            self.reuse.names_log.append((base, name))
+        return name
 
     def value_of(self, t) -> Value:
         hit = self.values.get(id(t))
@@ -437,18 +442,22 @@ class Tracer:
             path = f"{self.stack[-1] + '.' if self.stack and self.stack[-1] else ''}<{type(module).__name__}>"
         kind = torch_modules.leaf_kind(module)
         if kind is None:
-            self.stack.append(path)
-            try:
-                return _ORIGINAL_CALL(module, *args, **kwargs)
-            except Exception as e:
-                if self.failed_in is None:
-                    self.failed_in = path
-                    if not self.on_meta and raised_by_torch_nn(e) and not is_limitation(e):
-                        self._refused_module(module, path, args, kwargs, e)
-                raise
-            finally:
-                self.stack.pop()
+            return self.reuse.call(module, path, args, kwargs, lambda: self._step_into(module, path, args, kwargs))
         return self.leaf(module, kind, path, args, kwargs)
+
+    def _step_into(self, module, path, args, kwargs):
+        """Trace the forward of a module convlint does not describe as one node."""
+        self.stack.append(path)
+        try:
+            return _ORIGINAL_CALL(module, *args, **kwargs)
+        except Exception as e:
+            if self.failed_in is None:
+                self.failed_in = path
+                if not self.on_meta and raised_by_torch_nn(e) and not is_limitation(e):
+                    self._refused_module(module, path, args, kwargs, e)
+            raise
+        finally:
+            self.stack.pop()
 
     def _refused_module(self, module, path, args, kwargs, e):
         """A torch.nn module convlint steps into (``nn.Transformer``) whose own Python code refused the call ("the
