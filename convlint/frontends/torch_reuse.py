@@ -257,8 +257,8 @@ class BlockReuse:
         template = self._template(out, flat, nodes0)
         after = [t.value_of(x) for x in flat]
         rebound = [(i, v) for i, (v, was) in enumerate(zip(after, inputs)) if v is not was]
-        if (template is None or t.doubt is not None or any(v.producer not in nodes for _, v in rebound) or len(graph.trace.checks) != checks0
-                or len(t.specialized) != specialized0 or changed
+        if (template is None or changed or t.doubt is not None or len(graph.trace.checks) != checks0
+                or len(t.specialized) != specialized0 or any(v.producer not in nodes for _, v in rebound)
                 or any(n.facts.refusal is not None or not _within(n.origin.module, path) for n in nodes)):
             self.refused.add(key)
             return out
