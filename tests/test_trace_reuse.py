@@ -59,7 +59,8 @@ def _described(graph) -> tuple:
                       None if call is None else (id(call.target), repr(call.args), repr(call.kwargs))))
     trace = graph.trace
     return (nodes, [_value(v) for v in graph.values.values()], list(graph.values), [_value(v) for v in graph.outputs],
-            trace.stop, repr(trace.checks), repr(trace.branches), repr(trace.specialized), repr(trace.followed))
+            trace.stop, repr(trace.checks), repr(trace.requirements), repr(trace.branches), repr(trace.specialized),
+            repr(trace.followed))
 
 
 def _graph(model, shape, dtype, reuse: bool, monkeypatch):
@@ -208,3 +209,20 @@ def test_reuse_leaves_the_model_as_it_was(monkeypatch, copies):
     same(before, snapshot(model))
     assert [b.shift for b in model.blocks] == [0, 1, 0, 1] and all("shift" in b.__dict__ for b in model.blocks)
     assert nn.Module.__getattr__ is torch_reuse._ORIGINAL_GETATTR and not torch_reuse._HIDDEN
+
+
+class Checked(Block):
+    def forward(self, x):
+        torch._assert(x.shape[1] % 4 == 0, "T must be a multiple of 4")
+        if x.shape[1] > 16:
+            x = 2 * x
+        return super().forward(x)
+
+
+def test_a_check_on_the_sizes_in_a_block_stays_with_the_first_as_in_a_full_trace(monkeypatch, copies):
+    model = Stack([Checked(8) for _ in range(4)]).eval()
+    assert assert_same_with_and_without_reuse(model, "N,T,8", None, monkeypatch, copies) == 3
+    graph = _graph(model, "N,T,8", None, True, monkeypatch)
+    required = graph.trace.checks + graph.trace.requirements
+    assert [(r.module, str(r.relation)) for r in required] == [("blocks.0", "Eq(Mod(T, 4), 0)")]
+    assert len(graph.trace.branches) == 1

@@ -16,8 +16,11 @@ it (plain values by value, other objects by identity); those never read may diff
 trace does not pass). A block is not reused when anything about it is not plainly a function of these keys: forward
 hooks, a submodule shared with another block or reached twice, an argument that is not a tensor, a plain value or a
 tuple, list or dict of them (a key-value cache object, say), a forward that sets attributes, or a first trace that
-met a refusal, a check of the user's sizes, a specialized symbol or a call to a module outside the block; those are
-traced every time.
+met a refusal or called a module outside the block; those are traced every time.
+
+What the first trace learnt of the user's sizes (a check that passed, ``assert H % 7 == 0``; a symbol torch fixed;
+a branch taken) stays with the first block only, as in a full trace: the same comparisons on the same sizes are
+decided already when the next block makes them, so torch takes no new guard there, and nothing is recorded again.
 """
 
 from __future__ import annotations
@@ -230,8 +233,7 @@ class BlockReuse:
                     table[name] = m.__dict__.pop(name)
                     hidden.append((m, name))
         before = {id(m): set(m.__dict__) for m in subs.values()}
-        nodes0, values0, reads0, checks0, specialized0 = (len(graph.nodes), len(graph.values), len(_READS),
-                                                           len(graph.trace.checks), len(t.specialized))
+        nodes0, values0, reads0 = len(graph.nodes), len(graph.values), len(_READS)
         inputs = [t.value_of(x) for x in flat]
         outer = self.names_log
         self.names_log = names = []
@@ -257,8 +259,7 @@ class BlockReuse:
         template = self._template(out, flat, nodes0)
         after = [t.value_of(x) for x in flat]
         rebound = [(i, v) for i, (v, was) in enumerate(zip(after, inputs)) if v is not was]
-        if (template is None or changed or t.doubt is not None or len(graph.trace.checks) != checks0
-                or len(t.specialized) != specialized0 or any(v.producer not in nodes for _, v in rebound)
+        if (template is None or changed or t.doubt is not None or any(v.producer not in nodes for _, v in rebound)
                 or any(n.facts.refusal is not None or not _within(n.origin.module, path) for n in nodes)):
             self.refused.add(key)
             return out
