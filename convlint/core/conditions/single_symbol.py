@@ -58,6 +58,13 @@ def _trim(p):
     return p
 
 
+@functools.lru_cache(maxsize=4096)
+def _mod_as_floor(e):
+    """``a % b`` as ``a - b * floor(a / b)``, built once per expression (sympy's construction is what costs)."""
+    a, b = e.args
+    return a - b * sympy.floor(a / b)
+
+
 def _poly(e, sym, m: int, r: int, bounds=None):
     """``e`` with ``sym = m*k + r`` as polynomial coefficients in ``k`` (constant first).
 
@@ -96,8 +103,7 @@ def _poly(e, sym, m: int, r: int, bounds=None):
         c0 = math.floor(p[0]) if isinstance(e, sympy.floor) else math.ceil(p[0])
         return [c0] + [int(c) for c in p[1:]]
     if isinstance(e, sympy.Mod):
-        a, b = e.args
-        return _poly(a - b * sympy.floor(a / b), sym, m, r, bounds)
+        return _poly(_mod_as_floor(e), sym, m, r, bounds)
     if isinstance(e, (sympy.Min, sympy.Max)):
         smaller = isinstance(e, sympy.Min)
         best = None
