@@ -1,3 +1,3 @@
-from convlint.cli import main
+from convlint.cli import run
 
-main(prog_name="convlint")
+run()

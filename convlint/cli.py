@@ -65,6 +65,28 @@ def main():
     """
 
 
+def run() -> None:
+    """The ``convlint`` command: :func:`main`, then the process ends at once with its exit status, its output
+    flushed, without freeing the graphs it built (``pipeline.keep_graphs``) or tearing down every module, as mypy
+    ends. An exception that is not an exit goes on as usual."""
+    from convlint import pipeline
+
+    pipeline.keep_graphs()
+    try:
+        main(prog_name="convlint")
+    except SystemExit as e:
+        code = e.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a reader that went away (``| head``): nothing more to say
+                pass
+        os._exit(code or 0)
+
+
 def _split(values) -> list:
     out = []
     for v in values or ():

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
-from conftest import run_cli
+from conftest import FIXTURES as _ALL_FIXTURES, run_cli
 
 SEED = "fixtures/onnx/seed_conv_channels.onnx"
 CLEAN = "fixtures/onnx/seed_conv_channels_clean.onnx"
@@ -169,3 +170,36 @@ def test_colour_on_a_terminal_only_and_no_color_respected():
 def _rules(result):
     doc = json.loads(result.stdout)
     return sorted(f["rule"] for r in doc["results"] for f in r["findings"])
+
+
+def test_the_command_ends_without_freeing_its_graphs_and_says_everything_first(tmp_path):
+    # `convlint` ends with os._exit (pipeline.keep_graphs): its report, its errors on stderr and its exit status
+    # must all come out whole, through a pipe, for several targets at once
+    import shutil
+    import subprocess
+    import sys
+
+    for i in range(3):
+        shutil.copy(os.path.join(_ALL_FIXTURES, "onnx", "seed_conv_channels.onnx"), tmp_path / f"m{i}.onnx")
+    proc = run_cli(str(tmp_path), str(tmp_path / "missing.onnx"), "--format", "json", "--no-verify")
+    assert proc.returncode == 2, proc.stderr
+    assert len(json.loads(proc.stdout)["results"]) == 4
+    assert "missing.onnx: no such file" in proc.stderr
+    cut = subprocess.run(f"{sys.executable} -m convlint {tmp_path} --format json | head -c 20", shell=True,
+                         capture_output=True, text=True, timeout=120)
+    assert cut.stdout == proc.stdout[:20] and "Traceback" not in cut.stderr
+
+
+def test_only_the_command_keeps_graphs_and_within_its_budget(monkeypatch):
+    import convlint
+    from convlint import pipeline
+
+    path = os.path.join(_ALL_FIXTURES, "onnx", "seed_conv_channels.onnx")
+    convlint.lint(path, verify=False)
+    assert pipeline._kept is None  # the API frees each graph at once
+    monkeypatch.setattr(pipeline, "_kept", None)
+    pipeline.keep_graphs()
+    monkeypatch.setattr(pipeline, "KEEP_NODES", 5)
+    for _ in range(3):
+        convlint.lint(path, verify=False)
+    assert [len(g.nodes) for g in pipeline._kept] == [2, 2]  # the third would pass 5 nodes: freed
