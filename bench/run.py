@@ -6,7 +6,8 @@
 
 Each measurement is one fresh ``python`` process that imports its tool, then times one call:
 
-- ``convlint``: ``convlint.lint(path)``, the whole pipeline from reading the file to the findings;
+- ``convlint``: ``convlint.lint(path)``, the whole pipeline from reading the file to the findings; the process
+  then ends as the ``convlint`` command ends it, with ``os._exit`` and the graph not freed;
 - ``onnx``: ``onnx.shape_inference.infer_shapes(onnx.load(path), strict_mode=True, data_prop=True)``;
 - ``ort``: ``SymbolicShapeInference.infer_shapes(onnx.load(path), auto_merge=True)`` from
   ``onnxruntime.tools.symbolic_shape_infer``.
@@ -147,6 +148,7 @@ def child(tool: str, path: str) -> None:
         import convlint
         import convlint.pipeline
 
+        convlint.pipeline.keep_graphs()  # as the convlint command does: the process ends with os._exit, below
         base_rss = peak_rss_kib()
         t1, c1 = time.perf_counter(), time.process_time()
         report = convlint.lint(path)
@@ -173,6 +175,8 @@ def child(tool: str, path: str) -> None:
               "import_rss": base_rss, "peak_rss": peak_rss_kib(),
               "opened_data": any(os.path.realpath(p) == data for p in opened if isinstance(p, str))}
     print(MARK + json.dumps(result), flush=True)
+    if tool == "convlint":
+        os._exit(0)  # as the command ends (convlint.cli.run): the graph is never freed
 
 
 class OpenWatch:
