@@ -258,12 +258,12 @@ def _swap_in(model, graph, twin, reshaped=None) -> dict:
     place reaches the model; returns id(twin) -> Value."""
     names = {}
     for mname, m in model.named_modules(remove_duplicate=False):
-        for key, t in list(m._parameters.items()) + list(m._buffers.items()) + _tensor_attributes(m):
+        for key, t in list(m._parameters.items()) + list(m._buffers.items()) + torch_modules.tensor_attributes(m):
             if t is not None:
                 names.setdefault(id(t), f"{mname}.{key}" if mname else key)
     twins, out = {}, {}
     for m in model.modules():
-        for store in (m._parameters, m._buffers, dict(_tensor_attributes(m))):
+        for store in (m._parameters, m._buffers, dict(torch_modules.tensor_attributes(m))):
             for key, t in list(store.items()):
                 if t is None or torch_modules.param_shape(t) is None:
                     continue
@@ -298,11 +298,6 @@ def _meta_twin(t):
         raise Doubt(f"a {type(t).__name__} with layout {t.layout}")
     twin = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
     return nn.Parameter(twin, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else twin
-
-
-def _tensor_attributes(m) -> list:
-    """Tensors kept as plain attributes of a module (not registered as parameters or buffers)."""
-    return [(k, v) for k, v in m.__dict__.items() if isinstance(v, torch.Tensor)]
 
 
 @contextlib.contextmanager

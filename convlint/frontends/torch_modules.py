@@ -299,6 +299,11 @@ def own_tensors(module) -> dict:
     return out
 
 
+def tensor_attributes(module) -> list:
+    """Tensors kept as plain attributes of a module (not registered as parameters or buffers)."""
+    return [(k, v) for k, v in module.__dict__.items() if isinstance(v, torch.Tensor)]
+
+
 def param_shape(t):
     """A parameter's shape without touching its data; None for an uninitialized (lazy) parameter."""
     if t is None:

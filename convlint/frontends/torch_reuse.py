@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from convlint.core.ir import Node, TorchCall, Value
+from convlint.frontends import torch_modules
 
 ENABLED = True  # tests switch it off to compare a trace with reuse against one without
 _MAX_VARIANTS = 4  # recorded traces per key (blocks alternating in an attribute they read: sliding or global)
@@ -110,7 +111,6 @@ def _attribute(m, name):
 class _Record:
     """One block's trace, as recorded, to copy for a block with the same keys."""
 
-    module: nn.Module
     path: str
     subs: dict  # relative path -> submodule of the first block
     reads: list  # (relative path, attribute, value key) of the attributes its trace read
@@ -150,8 +150,7 @@ class BlockReuse:
             children = [(name, key(c) if c is not None else 0, sites.get(c)) for name, c in m._modules.items()]
             k = None
             if counts[id(m)] == 1 and not _hooked(m) and all(c[1] is not None for c in children):
-                own = [(n, tuple(t.shape), t.dtype) for n, t in itertools.chain(m._parameters.items(),
-                                                                                m._buffers.items()) if t is not None]
+                own = [(n, tuple(t.shape), t.dtype) for n, t in torch_modules.own_tensors(m).items() if t is not None]
                 fixed = [(n, ("T", tuple(v.shape), v.dtype) if isinstance(v, torch.Tensor) else _value_key(v))
                          for n, v in m.__dict__.items() if n not in _INTERNALS and not _hideable(m, n, v)]
                 k = interned.setdefault((type(m), tuple(own), tuple(fixed), tuple(children)), len(interned) + 1)
@@ -205,7 +204,7 @@ class BlockReuse:
     def call(self, module, path, args, kwargs, run):
         """Call ``module`` (``run()`` traces it): by copying a recorded trace when one fits, else by tracing it,
         recording the trace when it may fit a later block."""
-        if not self.keys or id(module) not in self.keys or not path:
+        if id(module) not in self.keys:
             return run()
         flat = []
         key = self._key(module, args, kwargs, flat)
@@ -278,7 +277,7 @@ class BlockReuse:
                 v = t.params.get(id(tensor))
                 if v is not None:
                     params[id(v)] = (rel, name)
-        record = _Record(module, path, subs, [(rel, name, _value_key(_attribute(subs[rel], name)))
+        record = _Record(path, subs, [(rel, name, _value_key(_attribute(subs[rel], name)))
                                               for rel, name in reads],
                          names, nodes, added, inputs, rebound, local, params,
                          {rel: t.calls[id(m)] for rel, m in subs.items() if t.calls[id(m)]}, template)
@@ -296,8 +295,8 @@ class BlockReuse:
                     if i is not None:
                         return ("in", i)
                     hit = t.values.get(id(x))
-                    if hit is None or hit[0] is not x or hit[1].producer is None:
-                        raise _NotReusable
+                    if hit is None or hit[0] is not x or id(hit[1].producer) not in made:
+                        raise _NotReusable  # not made by the block (a parameter, a tensor from before it)
                     return ("new", x, hit[1])
                 if depth < 4 and type(x) in (tuple, list):
                     return (type(x), [walk(y, depth + 1) for y in x])
@@ -308,10 +307,7 @@ class BlockReuse:
                 return ("plain", x)
 
             made = {id(n) for n in t.graph.nodes[nodes0:]}
-            template = walk(out)
-            if any(leaf[2].producer is not None and id(leaf[2].producer) not in made for leaf in _leaves(template)):
-                return None
-            return template
+            return walk(out)
         except _NotReusable:
             return None
 
@@ -389,26 +385,14 @@ class BlockReuse:
         return kind(self._output(y, flat, values) for y in template[1])
 
 
-def _leaves(template):
-    kind = template[0]
-    if kind == "new":
-        yield template
-    elif kind is dict:
-        for y in template[1].values():
-            yield from _leaves(y)
-    elif kind in (tuple, list):
-        for y in template[1]:
-            yield from _leaves(y)
-
-
 def _within(module_path, path) -> bool:
     return module_path is not None and (module_path == path or module_path.startswith(path + "."))
 
 
 def _own_tensors(m):
-    yield from ((n, x) for n, x in m._parameters.items() if x is not None)
-    yield from ((n, x) for n, x in m._buffers.items() if x is not None)
-    yield from ((n, x) for n, x in m.__dict__.items() if isinstance(x, torch.Tensor))
+    """A module's own parameters, buffers and tensor attributes, as the trace swaps them for fakes."""
+    yield from ((n, x) for n, x in torch_modules.own_tensors(m).items() if x is not None)
+    yield from torch_modules.tensor_attributes(m)
 
 
 class _Mover:
