@@ -121,7 +121,7 @@ def _needs(kept, total, infer):
         return f"{dims.pretty(total)} == {dims.pretty(kept)}"
     if kept == 0:
         return None
-    num, den = sympy.fraction(sympy.cancel(sympy.sympify(total) / kept))
+    num, den = dims.quotient(total, kept)
     return f"{dims.pretty(num)} % {den} == 0" if den.is_Integer and den != 1 else None
 
 
@@ -132,8 +132,7 @@ def _divides(kept, total):
         return ALWAYS if kept and total % kept == 0 else NEVER
     if kept == 0:
         return UNKNOWN
-    ratio = sympy.cancel(sympy.sympify(total) / kept)
-    num, den = sympy.fraction(ratio)
+    num, den = dims.quotient(total, kept)
     if not den.is_Integer:
         return UNKNOWN
     den = int(den)

@@ -157,6 +157,12 @@ def product(dims):
     return out
 
 
+def quotient(a, b) -> tuple:
+    """``a / b`` as one fraction (numerator, denominator), its common factors cancelled: ``(H + H % 3) / 3`` has the
+    denominator 3, though sympy writes the quotient as the sum ``H/3 + (H % 3)/3``, whose own denominator is 1."""
+    return sympy.fraction(sympy.together(sympy.cancel(sympy.sympify(a) / b)))
+
+
 def symbols_of(*dims) -> list:
     """The symbols that occur in ``dims``, sorted by name."""
     found = set()
