@@ -5,26 +5,85 @@ from __future__ import annotations
 
 import sympy
 import torch
+import torch._prims_common
 import torch._refs
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 from torch.nn import functional as F
+
+from convlint.core import dims
 
 
 def _constant_pad(input, pad, mode="constant", value=None):
     """``F.pad`` by torch's reference implementation for constant padding: the C++ kernel reads every size of the
-    input, which fixes the user's symbols (``N``, ``H``) to their example values even where the padding is zero."""
+    input, which fixes the user's symbols (``N``, ``H``) to their example values even where the padding is zero.
+    A padding that is itself a size (``H % 2``, Swin's ``(7 - W % 7) % 7``) is not compared with zero, as the
+    reference does to skip a side: that comparison would be a branch on the user's sizes hidden in torch's code,
+    and the trace would hold only for the sizes whose padding is zero (or only for the others)."""
     if mode != "constant":
         return F.pad(input, pad, mode, value)
-    return torch._refs.constant_pad_nd(input, pad, 0 if value is None else value)
+    if not any(isinstance(p, torch.SymInt) for p in pad) or len(pad) % 2 or len(pad) // 2 > input.dim():
+        return torch._refs.constant_pad_nd(input, pad, 0 if value is None else value)
+    sizes = list(input.shape)
+    for i in range(len(pad) // 2):
+        axis = input.dim() - 1 - i
+        new = _rounded_up(sizes[axis], pad[2 * i] + pad[2 * i + 1])
+        torch._check(new >= 0, lambda: f"The input size {input.shape[axis]}, plus negative padding {pad[2 * i]} "
+                                        f"and {pad[2 * i + 1]} resulted in a negative output size, which is "
+                                        f"invalid. Check dimension {axis} of your input.")
+        sizes[axis] = new
+    memory_format = torch._prims_common.suggest_memory_format(input)
+    return torch.empty(sizes, dtype=input.dtype, device=input.device, memory_format=memory_format)
+
+
+def _is_mod(e) -> bool:
+    return type(e).__name__ in ("Mod", "PythonMod") and len(e.args) == 2 and e.args[1].is_Integer \
+        and e.args[1] > 0
+
+
+def _periodic(e, t, k: int) -> bool:
+    """Whether ``e`` depends on ``t`` only through remainders ``Mod(a, m)`` with ``m`` dividing ``k`` and ``a`` an
+    integer multiple of ``t`` plus such remainders: then ``e(t + k) == e(t)`` for every integer ``t``."""
+    if not e.has(t):
+        return True
+    if _is_mod(e) and k % int(e.args[1]) == 0:
+        inner = e.args[0]
+        hidden = {m: sympy.Dummy(integer=True) for m in inner.atoms(sympy.Function) if _is_mod(m) and m.has(t)}
+        if not all(_periodic(m, t, k) for m in hidden):
+            return False
+        rest = inner.xreplace(hidden)
+        coefficient = sympy.expand(rest).coeff(t)
+        return coefficient.is_Integer and not sympy.expand(rest - coefficient * t).has(t)
+    if isinstance(e, (sympy.Add, sympy.Mul)):
+        return all(_periodic(a, t, k) for a in e.args)
+    return False
+
+
+def _rounded_up(size, padding):
+    """``size + padding``, written as ``k * ((size + k - 1) // k)`` when the padding is what rounds ``size`` up to a
+    multiple of ``k`` (``(7 - W % 7) % 7``, ``H % 2``): equal for every size, and a form in which torch sees at once
+    that the padded size divides into windows of ``k``, where the sum makes it reason over the remainders."""
+    if not isinstance(size, torch.SymInt) or not isinstance(padding, torch.SymInt):
+        return size + padding
+    s, p = size.node.expr, padding.node.expr
+    t = sympy.Dummy(integer=True)
+    p = p.xreplace({s: t})
+    if p.free_symbols != {t}:
+        return size + padding
+    for k in sorted({int(m.args[1]) for m in p.atoms(sympy.Function) if _is_mod(m)}):
+        if _periodic(p, t, k) and all(p.xreplace({t: sympy.Integer(v)}) == (-v) % k for v in range(k)):
+            return k * ((size + (k - 1)) // k)
+    return size + padding
 
 
 def _clamped(bound, size):
     """A slice bound as Python clamps it into ``[0, size]``, kept symbolic when the bound or the size is a SymInt
-    (a negative int counts from the end: ``size - Min(-bound, size)``)."""
+    (a negative int counts from the end: ``size - Min(-bound, size)``); no ``Min`` where the size is known to be
+    at least the bound."""
     if bound is None or not isinstance(bound, (int, torch.SymInt)) or (type(bound) is int and type(size) is int):
         return bound
     if type(bound) is int and bound < 0:
-        return size - torch.sym_min(-bound, size)
-    return torch.sym_min(bound, size)
+        return size + bound if statically_known_true(size >= -bound) else size - torch.sym_min(-bound, size)
+    return bound if statically_known_true(size >= bound) else torch.sym_min(bound, size)
 
 
 def _slice_getitem(x, index):
@@ -75,7 +134,7 @@ def _unproven_shape(x, shape):
         if not (type(d) is int and d == -1):
             known *= _expr(d)
     if any(type(d) is int and d == -1 for d in shape):
-        if known == 0 or sympy.fraction(sympy.cancel(_expr(numel) / known))[1] == 1:
+        if known == 0 or dims.quotient(_expr(numel), known)[1] == 1:
             return None
         rest = 1
         for d in shape:
