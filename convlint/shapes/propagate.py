@@ -14,7 +14,7 @@ import sympy
 
 from convlint.core import dims
 from convlint.core.ir import STANDARD_DOMAINS
-from convlint.shapes import SHAPE_FUNCTIONS, Out
+from convlint.shapes import SHAPE_FUNCTIONS, Out, signatures
 from convlint.shapes.onnx_inference import infer as onnx_infer
 
 
@@ -22,12 +22,13 @@ class Propagation:
     """Runs shape functions over a graph and its subgraphs; the ``ctx`` a shape function receives
     (:class:`~convlint.shapes.base.ShapeContext`)."""
 
-    def __init__(self, root):
+    def __init__(self, root, reuse: bool = True):
         self.root = root
         self.opset = root.opset
         self.ir_version = root.ir_version
         self.sequences = {}
         self.errors = root.shape_errors
+        self.signatures = signatures.Signatures() if reuse else None  # results shared by nodes of one signature
 
     def propagate(self, graph) -> None:
         cyclic = {id(n) for n in graph.cyclic}
@@ -37,11 +38,23 @@ class Propagation:
             self.run(node)
 
     def run(self, node) -> None:
+        fn = SHAPE_FUNCTIONS.get(node.op) if node.domain in STANDARD_DOMAINS else None
+        k = signatures.key(node) if fn is not None and self.signatures is not None and signatures.reusable(fn, node) \
+            else None
+        found = self.signatures.get(k) if k is not None else None
+        if found is not None:
+            for v, (shape, dtype, data) in zip(node.outputs, found):
+                v.shape, v.dtype, v.data = shape, dtype, data
+            return
+        unread = [v for v in node.inputs if v is not None and v._data is None and v._load is not None]
+        errors = len(self.errors)
         outs = self.infer(node)
         for v, o in zip(node.outputs, outs):
             v.shape = _clean(o.shape)
             v.dtype = o.dtype
             v.data = _clean_data(o.data)
+        if k is not None and len(self.errors) == errors:
+            self.signatures.put(k, node, unread)
         for sub in node.subgraphs.values():
             if not sub.propagated:
                 self.propagate(sub)
@@ -126,9 +139,11 @@ def _clean_data(data):
     return data
 
 
-def propagate(graph) -> None:
+def propagate(graph, reuse: bool = True) -> None:
     """Give every value of ``graph`` (and its subgraphs) a shape, in place. A graph whose front end already knows
-    every shape (the PyTorch front end, which traces them) is marked ``propagated`` and left as it is."""
+    every shape (the PyTorch front end, which traces them) is marked ``propagated`` and left as it is. ``reuse``:
+    share each signature's result among its nodes (:mod:`convlint.shapes.signatures`); off, every node is computed
+    on its own (the reference the tests hold reuse to)."""
     if graph.propagated:
         return
-    Propagation(graph).propagate(graph)
+    Propagation(graph, reuse).propagate(graph)
