@@ -1,8 +1,9 @@
 """Padding by an amount that is itself a size (``H % 2``, ``(7 - W % 7) % 7``) is followed for every size at once:
 no comparison of the amount with zero is hidden in the trace (torch's own constant padding makes one, and the trace
 then held for the sizes that need no padding only), and padding up to a multiple of ``k`` comes out as
-``k * ⌊(H + k - 1) / k⌋``, in which dividing into windows of ``k`` is plainly exact. Each verdict is checked against
-eager PyTorch at sizes on both sides."""
+``k * ⌊(H + k - 1) / k⌋``, in which dividing into windows of ``k`` is plainly exact; and a count of windows that is
+1 at the example sizes fixes no size (torch's view and its contiguity check compare sizes with 1). Each verdict is
+checked against eager PyTorch at sizes on both sides."""
 
 from __future__ import annotations
 
@@ -114,3 +115,34 @@ def test_padding_that_does_not_round_up_keeps_its_condition():
         assert runs(model, 1, size, 8)
     for size in (4, 5, 7, 8):
         assert not runs(model, 1, size, 8)
+
+
+class DeepWindows(nn.Module):
+    """Windows of 7 on a map 32 times smaller than the input: at the example sizes (a height of 192 gives a map of 6)
+    there is one window, and comparing that count with 1 (as torch's own view and linear do) would fix the input's
+    size. ``transposed``: the windows' rows and columns swapped before the projection, as Twins does."""
+
+    def __init__(self, transposed=False):
+        super().__init__()
+        self.transposed = transposed
+        self.down = nn.Conv2d(3, 8, 32, stride=32)
+        self.proj = nn.Linear(8, 8)
+
+    def forward(self, x):
+        x = self.down(x).permute(0, 2, 3, 1).contiguous()
+        b, h, w, c = x.shape
+        x = F.pad(x, (0, 0, 0, (7 - w % 7) % 7, 0, (7 - h % 7) % 7))
+        _, ph, pw, _ = x.shape
+        x = x.view(b, ph // 7, 7, pw // 7, 7, c)
+        return self.proj(x.transpose(2, 3) if self.transposed else x)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_one_window_at_the_example_sizes_fixes_no_size(transposed):
+    model = DeepWindows(transposed)
+    report = convlint.lint(model, input_shape="N,3,H,W", verify=False)
+    assert report.findings == [], [f.message for f in report.findings]
+    graph = load(model, input_shapes.coerce("N,3,H,W"))
+    assert graph.trace.specialized == {}
+    for h, w in ((32, 32), (192, 256), (230, 460)):
+        assert runs(model, 1, 3, h, w)

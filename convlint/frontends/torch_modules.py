@@ -41,6 +41,7 @@ class ModuleKind:
     kernels: Optional[Callable] = None  # module -> a context in which PyTorch's forward runs on shape-only kernels
     refuses: Optional[Callable] = None  # (module, args) -> what PyTorch's CPU kernel says that its meta kernel misses
     fits: Optional[Callable] = None  # (module, input shape, {param: shape}) -> True when PyTorch surely accepts them
+    any_strides: bool = False  # its output is contiguous whatever its input's strides (Linear): fits needs no more
 
 
 def _conv_attrs(m) -> dict:
@@ -234,7 +235,7 @@ def _table() -> dict:
     for n, cls in ((1, nn.AvgPool1d), (2, nn.AvgPool2d), (3, nn.AvgPool3d)):
         t[cls] = ModuleKind("AveragePool", _POOL, (), _pool_attrs(n), spatial=n)
     t[nn.Linear] = ModuleKind("Gemm", ("in_features", "out_features"), ("weight", "bias"), fits=_linear_fits,
-                               refuses=_linear_refuses)
+                               any_strides=True, refuses=_linear_refuses)
     for cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm):
         t[cls] = ModuleKind("BatchNormalization", _BN, ("weight", "bias", "running_mean", "running_var"),
                             lambda m: {"epsilon": m.eps}, fits=_batch_norm_fits)

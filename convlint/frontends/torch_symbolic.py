@@ -119,10 +119,11 @@ def _expr(d):
     return d.node.expr if isinstance(d, torch.SymInt) else sympy.Integer(d)
 
 
-def _unproven_shape(x, shape):
-    """``shape`` with a -1 worked out, when it names the user's sizes in a way whose element count torch cannot
-    match to ``x``'s without fixing a symbol (``(n, c, h // 4, 4, w // 4, 4)`` for ``(N, C, H, W)``: equal only
-    when 4 divides H; ``(n, -1, 16)``: only when 16 divides ``C*H*W``); None when torch can do it unaided."""
+def _sizes(x, shape):
+    """``(shape with a -1 worked out, whether its element count is proven equal to x's)`` when ``shape`` names the
+    user's sizes; None when it is no list of sizes (a dtype), has a -1 torch must refuse, or is all ints on an
+    all-int ``x`` (torch decides those unaided). Unproven: ``(n, c, h // 4, 4, w // 4, 4)`` for ``(N, C, H, W)``
+    (equal only when 4 divides H), ``(n, -1, 16)`` (only when 16 divides ``C*H*W``)."""
     if not shape or any(not isinstance(d, (int, torch.SymInt)) for d in shape) \
             or any(type(d) is int and d < -1 for d in shape) or sum(type(d) is int and d == -1 for d in shape) > 1:
         return None
@@ -133,28 +134,53 @@ def _unproven_shape(x, shape):
     for d in shape:
         if not (type(d) is int and d == -1):
             known *= _expr(d)
-    if any(type(d) is int and d == -1 for d in shape):
-        if known == 0 or dims.quotient(_expr(numel), known)[1] == 1:
-            return None
-        rest = 1
-        for d in shape:
-            if not (type(d) is int and d == -1):
-                rest = rest * d
-        return tuple(numel // rest if type(d) is int and d == -1 else d for d in shape)
-    return None if sympy.expand(_expr(numel) - known) == 0 else tuple(shape)
+    if not any(type(d) is int and d == -1 for d in shape):
+        return tuple(shape), sympy.expand(_expr(numel) - known) == 0
+    if known == 0:
+        return None
+    rest = 1
+    for d in shape:
+        if not (type(d) is int and d == -1):
+            rest = rest * d
+    return tuple(numel // rest if type(d) is int and d == -1 else d for d in shape), \
+        dims.quotient(_expr(numel), known)[1] == 1
+
+
+def known_contiguous(x) -> bool:
+    """Whether ``x``'s strides are the contiguous ones for its sizes, decided without a guard (torch's own check
+    compares sizes with 1, which fixes a size that is 1 at the example values, such as a count of windows)."""
+    expected = torch._prims_common.make_contiguous_strides_for(x.shape)
+    return all(statically_known_true(a == b) for a, b in zip(x.stride(), expected))
+
+
+def _viewed(x, shape):
+    return x.as_strided(shape, torch._prims_common.make_contiguous_strides_for(shape), x.storage_offset())
 
 
 def _view(x, *args, **kwargs):
-    """``x.view(shape)`` (and ``reshape``) to sizes torch cannot prove hold ``x``'s elements: a new tensor of that
-    shape, so that the symbols stay symbols and the Reshape node's rule states the condition (``H % 4 == 0``);
-    torch's own view would fix them to their example values."""
-    shape = _unproven_shape(x, _target(args, kwargs))
-    return x.new_empty(shape) if shape is not None else x.view(*args, **kwargs)
+    """``x.view(shape)`` without torch's own reasoning where convlint's is enough. Sizes not proven to hold ``x``'s
+    elements: a new tensor of that shape, so that the symbols stay symbols and the Reshape node's rule states the
+    condition (``H % 4 == 0``); torch's own view would fix them to their example values. Proven, on a contiguous
+    ``x``: the view itself, strided as torch would stride it; torch's view would compare each size with 1 on the
+    example values, and fix those that are. Otherwise torch's view (which checks the strides)."""
+    found = _sizes(x, _target(args, kwargs))
+    if found is None:
+        return x.view(*args, **kwargs)
+    shape, proven = found
+    if not proven:
+        return x.new_empty(shape)
+    return _viewed(x, shape) if known_contiguous(x) else x.view(*args, **kwargs)
 
 
 def _reshape(x, *args, **kwargs):
-    shape = _unproven_shape(x, _target(args, kwargs))
-    return x.new_empty(shape) if shape is not None else torch.reshape(x, _target(args, kwargs))
+    """``x.reshape(shape)`` as :func:`_view` does it (a contiguous ``x`` is reshaped as a view)."""
+    found = _sizes(x, _target(args, kwargs))
+    if found is None:
+        return torch.reshape(x, _target(args, kwargs))
+    shape, proven = found
+    if not proven:
+        return x.new_empty(shape)
+    return _viewed(x, shape) if known_contiguous(x) else torch.reshape(x, _target(args, kwargs))
 
 
 def _pixel_unshuffle(x, downscale_factor):

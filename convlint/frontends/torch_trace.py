@@ -50,7 +50,7 @@ from convlint.frontends.torch_reuse import BlockReuse
 from convlint.frontends.torch_sources import (CONVLINT_DIR, code_at, decides, guard_clause, guard_site,
                                                innermost_user_frame, is_limitation, is_user_file, raised_by_torch_nn,
                                                user_frame)
-from convlint.frontends.torch_symbolic import SYMBOLIC_IMPL
+from convlint.frontends.torch_symbolic import SYMBOLIC_IMPL, known_contiguous
 
 _ORIGINAL_CALL = nn.Module.__call__
 _ACTIVE = []  # the tracer whose trace is running (a stack, for safety)
@@ -535,15 +535,17 @@ class Tracer:
     @staticmethod
     def _surely_fits(module, kind, node, args, kwargs) -> bool:
         """Whether PyTorch surely accepts this call, so that its output can be computed instead of run: the layer's
-        fit holds for every value of the dims, and its one input is contiguous and of its parameters' dtype. In any
-        doubt PyTorch runs, and its refusals (a dtype mismatch, say) are kept."""
+        fit holds for every value of the dims, and its one input is of its parameters' dtype and contiguous (known
+        without a guard; a Linear takes any strides). In any doubt PyTorch runs, and its refusals (a dtype mismatch,
+        say) are kept."""
         if kind.fits is None or kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor):
             return False
         x = node.inputs[0]
         params = {n: p for n, p in node.facts.params.items() if n in kind.params}
         if x is None or x.shape is None or any(p.shape is None or p.dtype != x.dtype for p in params.values()):
             return False
-        return kind.fits(module, tuple(x.shape), {n: p.shape for n, p in params.items()}) and args[0].is_contiguous()
+        return kind.fits(module, tuple(x.shape), {n: p.shape for n, p in params.items()}) \
+            and (kind.any_strides or known_contiguous(args[0]))
 
     def _check_requirement(self, node, e, guards: int) -> None:
         """When torch.nn's own Python code refused the call right after comparing the user's sizes (an LSTM's
