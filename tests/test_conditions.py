@@ -110,6 +110,18 @@ def test_flattened_features_against_in_features():
     assert cond.solve([cond.eq(features, 64 * 7 * 11)], cond.sizes(features)).example_text() == "H = 18, W = 26"
 
 
+def test_an_expanded_product_too_long_to_factor_is_left_unknown():
+    # SAM2-Hiera's window counts: a product of sizes written out as a sum of hundreds of terms; sympy took minutes to
+    # factor each, so such a sum is not read as a product (the verdict is unknown), while a short one still is
+    f, g = dims.floordiv(H, 2), dims.floordiv(W, 2)
+    short = sympy.expand(64 * f * (g + 1))
+    assert cond.solve([cond.eq(short, 64 * 12 * 13)], cond.sizes(f, g)).some
+    long = sympy.expand(64 * f * (g + 1) * (dims.floordiv(f, 3) + 1) * (dims.floordiv(g, 3) + 1)
+                        * (dims.floordiv(f, 5) + 1) * (dims.floordiv(g, 5) + 1))
+    assert sympy.count_ops(long) > 200
+    assert cond.solve([cond.eq(long, 64 * 12 * 13)], cond.sizes(f, g)).status == "unknown"
+
+
 def test_window_lower_bound_after_downsampling():
     d = H
     for _ in range(5):

@@ -10,7 +10,7 @@ import sympy
 
 from convlint.core import dims
 from convlint.core.conditions.atoms import EQ, _symbols, ge, le
-from convlint.core.conditions.limits import MAX_SOLUTIONS, _Unsupported
+from convlint.core.conditions.limits import MAX_FACTOR_OPS, MAX_SOLUTIONS, _Unsupported
 from convlint.core.conditions.single_symbol import _quasi, _solve_single
 from convlint.core.conditions.verdict import Verdict
 
@@ -27,6 +27,8 @@ def _solve_product(syms, atoms, domain) -> Optional[Verdict]:
     domain = [a for a in domain if len(_symbols(a)) == 1]  # the others follow from every factor being >= 1
     const, rest = sympy.sympify(coupled[0][0].expr).as_coeff_Add()
     if not rest.is_Mul:
+        if sympy.count_ops(rest) > MAX_FACTOR_OPS:
+            return None
         rest = sympy.factor(rest)
     coeff = sympy.Integer(1)
     factors = {}
