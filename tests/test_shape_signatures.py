@@ -132,4 +132,4 @@ def test_weights_of_one_shape_share_a_convolution_result(tmp_path):
     found = _same_with_and_without(path)
     assert found.hits == 2
     graph, _ = _propagated(path, reuse=True)
-    assert all(graph.values[f"w{i}"]._load is not None for i in range(3))  # never read
+    assert all(graph.values[f"w{i}"].unread for i in range(3))  # never read

@@ -302,6 +302,16 @@ class Value:
         self._load = load
 
     @property
+    def unread(self) -> bool:
+        """Whether its contents are still in the model file, to be read on first use of :attr:`data`."""
+        return self._data is None and self._load is not None
+
+    @property
+    def known_data(self):
+        """Its contents if already at hand (computed, or read), without reading them from the model file."""
+        return self._data
+
+    @property
     def rank(self) -> Optional[int]:
         return None if self.shape is None else len(self.shape)
 

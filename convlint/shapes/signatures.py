@@ -47,10 +47,10 @@ def _frozen(x):
 def _input_key(v):
     if v is None:
         return None
-    data = v._data
+    data = v.known_data
     if data is not None:
         contents = _frozen(np.asarray(data))
-    elif v._load is not None:
+    elif v.unread:
         contents = _UNREAD
     else:
         contents = None
@@ -86,7 +86,8 @@ class Signatures:
     def put(self, k, node, unread_before) -> None:
         """Keep ``node``'s outputs for ``k``; ``unread_before``: its inputs whose contents were not loaded before
         its shape function ran."""
-        if any(v._load is None for v in unread_before):
+        if any(not v.unread for v in unread_before):
             self.results[k] = _LOADED
         else:
-            self.results[k] = [(v.shape, v.dtype, None if v._data is None else v._data.copy()) for v in node.outputs]
+            self.results[k] = [(v.shape, v.dtype, None if v.known_data is None else v.known_data.copy())
+                               for v in node.outputs]
