@@ -80,25 +80,18 @@ def rounded_up(name, k):
     return k * sympy.floor((dims.symbol(name) + k - 1) / k)
 
 
-def test_patch_merging_works_for_every_size():
-    model = PatchMerging()
+@pytest.mark.parametrize("build, k, sizes", [
+    (PatchMerging, 2, ((5, 6), (6, 5), (7, 7), (8, 8), (1, 1))),  # pads to even, joins the interleaved halves
+    (WindowPartition, 7, ((7, 7), (8, 13), (1, 2), (20, 14))),  # pads to whole windows of 7, cuts into them
+], ids=["patch_merging", "window_partition"])
+def test_padding_to_a_multiple_works_for_every_size(build, k, sizes):
+    model = build()
     report = convlint.lint(model, input_shape="N,H,W,8", verify=False)
     assert report.findings == [], [f.message for f in report.findings]
     graph, node = pad_node(model, "N,H,W,8")
-    assert node.outputs[0].shape == (dims.symbol("N"), rounded_up("H", 2), rounded_up("W", 2), 8)
+    assert node.outputs[0].shape == (dims.symbol("N"), rounded_up("H", k), rounded_up("W", k), 8)
     assert graph.trace.branches == graph.trace.followed == [] and graph.trace.specialized == {}
-    for h, w in ((5, 6), (6, 5), (7, 7), (8, 8), (1, 1)):
-        assert runs(model, 1, h, w, 8)
-
-
-def test_window_padding_divides_into_windows_for_every_size():
-    model = WindowPartition()
-    report = convlint.lint(model, input_shape="N,H,W,8", verify=False)
-    assert report.findings == [], [f.message for f in report.findings]
-    graph, node = pad_node(model, "N,H,W,8")
-    assert node.outputs[0].shape == (dims.symbol("N"), rounded_up("H", 7), rounded_up("W", 7), 8)
-    assert graph.trace.branches == graph.trace.followed == [] and graph.trace.specialized == {}
-    for h, w in ((7, 7), (8, 13), (1, 2), (20, 14)):
+    for h, w in sizes:
         assert runs(model, 1, h, w, 8)
 
 
