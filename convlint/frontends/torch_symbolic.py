@@ -157,30 +157,29 @@ def _viewed(x, shape):
     return x.as_strided(shape, torch._prims_common.make_contiguous_strides_for(shape), x.storage_offset())
 
 
-def _view(x, *args, **kwargs):
-    """``x.view(shape)`` without torch's own reasoning where convlint's is enough. Sizes not proven to hold ``x``'s
-    elements: a new tensor of that shape, so that the symbols stay symbols and the Reshape node's rule states the
-    condition (``H % 4 == 0``); torch's own view would fix them to their example values. Proven, on a contiguous
-    ``x``: the view itself, strided as torch would stride it; torch's view would compare each size with 1 on the
-    example values, and fix those that are. Otherwise torch's view (which checks the strides)."""
-    found = _sizes(x, _target(args, kwargs))
+def _reshaped(x, target, by_torch):
+    """``x`` viewed or reshaped to ``target`` without torch's own reasoning where convlint's is enough
+    (``by_torch()`` does it torch's way). Sizes not proven to hold ``x``'s elements: a new tensor of that shape, so
+    that the symbols stay symbols and the Reshape node's rule states the condition (``H % 4 == 0``); torch would fix
+    them to their example values. Proven, on a contiguous ``x``: the view itself, strided as torch strides it;
+    torch would compare each size with 1 on the example values, and fix those that are. Otherwise torch's way (which
+    checks the strides of a view)."""
+    found = _sizes(x, target)
     if found is None:
-        return x.view(*args, **kwargs)
+        return by_torch()
     shape, proven = found
     if not proven:
         return x.new_empty(shape)
-    return _viewed(x, shape) if known_contiguous(x) else x.view(*args, **kwargs)
+    return _viewed(x, shape) if known_contiguous(x) else by_torch()
+
+
+def _view(x, *args, **kwargs):
+    return _reshaped(x, _target(args, kwargs), lambda: x.view(*args, **kwargs))
 
 
 def _reshape(x, *args, **kwargs):
-    """``x.reshape(shape)`` as :func:`_view` does it (a contiguous ``x`` is reshaped as a view)."""
-    found = _sizes(x, _target(args, kwargs))
-    if found is None:
-        return torch.reshape(x, _target(args, kwargs))
-    shape, proven = found
-    if not proven:
-        return x.new_empty(shape)
-    return _viewed(x, shape) if known_contiguous(x) else torch.reshape(x, _target(args, kwargs))
+    """``x.reshape(shape)``, ``torch.reshape(x, shape)``: a contiguous ``x`` is reshaped as a view, as torch does."""
+    return _reshaped(x, _target(args, kwargs), lambda: torch.reshape(x, _target(args, kwargs)))
 
 
 def _pixel_unshuffle(x, downscale_factor):
