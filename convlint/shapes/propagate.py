@@ -46,7 +46,7 @@ class Propagation:
             for v, (shape, dtype, data) in zip(node.outputs, found):
                 v.shape, v.dtype, v.data = shape, dtype, data
             return
-        unread = [v for v in node.inputs if v is not None and v.unread]
+        unread = [v for v in node.inputs if v is not None and v.unread] if k is not None else ()
         errors = len(self.errors)
         outs = self.infer(node)
         for v, o in zip(node.outputs, outs):
