@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 
-from conftest import FIXTURES as _ALL_FIXTURES, run_cli
+import convlint
+from convlint import pipeline
+
+from conftest import FIXTURES, run_cli
 
 SEED = "fixtures/onnx/seed_conv_channels.onnx"
 CLEAN = "fixtures/onnx/seed_conv_channels_clean.onnx"
@@ -175,12 +181,8 @@ def _rules(result):
 def test_the_command_ends_without_freeing_its_graphs_and_says_everything_first(tmp_path):
     # `convlint` ends with os._exit (pipeline.keep_graphs): its report, its errors on stderr and its exit status
     # must all come out whole, through a pipe, for several targets at once
-    import shutil
-    import subprocess
-    import sys
-
     for i in range(3):
-        shutil.copy(os.path.join(_ALL_FIXTURES, "onnx", "seed_conv_channels.onnx"), tmp_path / f"m{i}.onnx")
+        shutil.copy(os.path.join(FIXTURES, "onnx", "seed_conv_channels.onnx"), tmp_path / f"m{i}.onnx")
     proc = run_cli(str(tmp_path), str(tmp_path / "missing.onnx"), "--format", "json", "--no-verify")
     assert proc.returncode == 2, proc.stderr
     assert len(json.loads(proc.stdout)["results"]) == 4
@@ -191,10 +193,7 @@ def test_the_command_ends_without_freeing_its_graphs_and_says_everything_first(t
 
 
 def test_only_the_command_keeps_graphs_and_within_its_budget(monkeypatch):
-    import convlint
-    from convlint import pipeline
-
-    path = os.path.join(_ALL_FIXTURES, "onnx", "seed_conv_channels.onnx")
+    path = os.path.join(FIXTURES, "onnx", "seed_conv_channels.onnx")
     convlint.lint(path, verify=False)
     assert pipeline._kept is None  # the API frees each graph at once
     monkeypatch.setattr(pipeline, "_kept", None)
